@@ -1,0 +1,19 @@
+import { tf, type Tensor } from '../../runtime/tf.js';
+import { Module } from '../module.js';
+import { Rng } from '../rng.js';
+
+/** Inverted dropout in training; identity in eval or when p = 0. Seeded for reproducibility. */
+export class Dropout extends Module {
+  private readonly rng: Rng;
+  constructor(
+    public p = 0.5,
+    seed = 0,
+  ) {
+    super();
+    this.rng = new Rng(seed);
+  }
+  forward(x: Tensor): Tensor {
+    if (!this.training || this.p <= 0) return x;
+    return tf.dropout(x, this.p, undefined, this.rng.seed());
+  }
+}

@@ -76,6 +76,23 @@ export class MultiheadAttention extends Module {
     return { w, b };
   }
 
+  /**
+   * Self-attention (query = key = value = x) with one fused [E, 3E] projection.
+   * Batch-first [B, L, E] regardless of `batchFirst`.
+   */
+  selfAttention(x: Tensor, masks: AttentionMasks = {}, dropoutSeed?: number): Tensor {
+    if (!this.inProjWeight) return this.forward(x, x, x, masks, dropoutSeed);
+    return tf.tidy(() => {
+      const [B, L, C] = x.shape as [number, number, number];
+      const E = this.embedDim;
+      let qkv = tf.matMul(tf.reshape(x, [B * L, C]), this.inProjWeight!.value);
+      if (this.inProjBias) qkv = tf.add(qkv, this.inProjBias.value);
+      const [q, k, v] = tf.split(tf.reshape(qkv, [B, L, 3 * E]), 3, 2);
+      const out = scaledDotProductAttention(q!, k!, v!, this.numHeads, { ...masks, dropout: this.training ? this.dropout : 0, dropoutSeed });
+      return this.outProj.forward(out);
+    });
+  }
+
   /** Returns the attention output in the input layout (batch-first unless configured otherwise). */
   forward(query: Tensor, key: Tensor, value: Tensor, masks: AttentionMasks = {}, dropoutSeed?: number): Tensor {
     return tf.tidy(() => {

@@ -1,0 +1,13 @@
+/**
+ * The one place plugins register: every plugin folder's manifest is listed
+ * here. `zoo new <kind> NAME` adds entries through the TypeScript AST.
+ */
+import type { AnyManifest } from '../core/registry/manifest.js';
+import clip from './backbones/clip/index.js';
+import snf from './adapters/snf/index.js';
+import lim from './adapters/lim/index.js';
+import bottleneck from './adapters/bottleneck/index.js';
+import bce from './losses/bce/index.js';
+import clipParity from './backbones/clip/parity-plugin.js';
+
+export const PLUGINS: AnyManifest[] = [clip, snf, lim, bottleneck, bce, clipParity];

@@ -7,7 +7,9 @@ import clip from './backbones/clip/index.js';
 import snf from './adapters/snf/index.js';
 import lim from './adapters/lim/index.js';
 import bottleneck from './adapters/bottleneck/index.js';
+import bridger from './adapters/bridger/index.js';
 import bce from './losses/bce/index.js';
+import cris from './heads/cris/index.js';
 import clipParity from './backbones/clip/parity-plugin.js';
 
-export const PLUGINS: AnyManifest[] = [clip, snf, lim, bottleneck, bce, clipParity];
+export const PLUGINS: AnyManifest[] = [clip, snf, lim, bridger, bottleneck, cris, bce, clipParity];

@@ -1,6 +1,8 @@
 /**
- * Kernels the tfjs wasm backend lacks but our models' gradients need,
- * registered for 'wasm' only. Composite kernels run ordinary tfjs ops (which
+ * Kernels the tfjs wasm backend lacks but our models' gradients need
+ * (registered for 'wasm'), and one the cpu backend has but too slowly
+ * (Conv2DBackpropFilter: a scalar loop, ~16 s for one backward of the CRIS
+ * head at tiny sizes; replaced on 'cpu' by the same composite). Composite kernels run ordinary tfjs ops (which
  * dispatch to the wasm backend; nested ops are not recorded on the tape) and
  * hand their result's data to the engine without a copy.
  *
@@ -24,6 +26,8 @@ interface WasmBackendLike {
 }
 
 export const WASM_KERNELS_ADDED = ['Conv2DBackpropFilter', 'UnsortedSegmentSum'] as const;
+/** cpu kernels replaced by faster composites. */
+export const CPU_KERNELS_REPLACED = ['Conv2DBackpropFilter'] as const;
 
 /** Run `compute` with ops, then return its output as a TensorInfo the engine adopts. */
 function composite(backend: WasmBackendLike, compute: () => Tensor): tf.TensorInfo {
@@ -55,6 +59,15 @@ export function conv2dFilterGradient(x: Tensor, dy: Tensor, filterShape: [number
     const patches = tf.transpose(tf.reshape(xc, [B, OH, kh, OW, kw, cin]), [2, 4, 5, 0, 1, 3]);
     return tf.reshape(tf.matMul(tf.reshape(patches, [kh * kw * cin, N]), dy2), filterShape);
   }
+  if (sh === 1 && sw === 1 && dh === 1 && dw === 1) {
+    // Unit stride: plain slices (StridedSlice is slow on cpu).
+    const padBottom = Math.max(0, OH + kh - 1 - H - padInfo.top);
+    const padRight = Math.max(0, OW + kw - 1 - W - padInfo.left);
+    const xp = tf.pad(x, [[0, 0], [padInfo.top, padBottom], [padInfo.left, padRight], [0, 0]]);
+    const taps: Tensor[] = [];
+    for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) taps.push(tf.matMul(tf.reshape(tf.slice(xp, [0, i, j, 0], [B, OH, OW, cin]), [N, cin]), dy2, true, false));
+    return tf.reshape(tf.stack(taps), filterShape);
+  }
   const needH = (OH - 1) * sh + (kh - 1) * dh + 1;
   const needW = (OW - 1) * sw + (kw - 1) * dw + 1;
   const padBottom = Math.max(0, needH - H - padInfo.top);
@@ -74,27 +87,27 @@ export function conv2dFilterGradient(x: Tensor, dy: Tensor, filterShape: [number
 
 let registered = false;
 
+const conv2dBackpropFilter: tf.KernelFunc = ({ inputs, backend, attrs }) => {
+  const { x, dy } = inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
+  const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs as unknown as {
+    strides: [number, number] | number;
+    pad: 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
+    dataFormat: 'NHWC' | 'NCHW';
+    dimRoundingMode?: 'floor' | 'round' | 'ceil';
+    filterShape: [number, number, number, number];
+  };
+  if (dataFormat === 'NCHW') throw new Error('Conv2DBackpropFilter (composite): only NHWC is supported');
+  const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filterShape, strides, 1, pad, dimRoundingMode, false, 'channelsLast');
+  const b = backend as unknown as WasmBackendLike;
+  return composite(b, () => conv2dFilterGradient(asTensor(b, x), asTensor(b, dy), filterShape, info));
+};
+
 export function registerWasmKernels(): void {
   if (registered) return;
   registered = true;
-  tf.registerKernel({
-    kernelName: 'Conv2DBackpropFilter',
-    backendName: 'wasm',
-    kernelFunc: ({ inputs, backend, attrs }) => {
-      const { x, dy } = inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
-      const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs as unknown as {
-        strides: [number, number] | number;
-        pad: 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
-        dataFormat: 'NHWC' | 'NCHW';
-        dimRoundingMode?: 'floor' | 'round' | 'ceil';
-        filterShape: [number, number, number, number];
-      };
-      if (dataFormat === 'NCHW') throw new Error('Conv2DBackpropFilter (wasm): only NHWC is supported');
-      const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filterShape, strides, 1, pad, dimRoundingMode, false, 'channelsLast');
-      const b = backend as unknown as WasmBackendLike;
-      return composite(b, () => conv2dFilterGradient(asTensor(b, x), asTensor(b, dy), filterShape, info));
-    },
-  });
+  tf.registerKernel({ kernelName: 'Conv2DBackpropFilter', backendName: 'wasm', kernelFunc: conv2dBackpropFilter });
+  if (tf.getKernel('Conv2DBackpropFilter', 'cpu')) tf.unregisterKernel('Conv2DBackpropFilter', 'cpu');
+  tf.registerKernel({ kernelName: 'Conv2DBackpropFilter', backendName: 'cpu', kernelFunc: conv2dBackpropFilter });
   tf.registerKernel({
     kernelName: 'UnsortedSegmentSum',
     backendName: 'wasm',

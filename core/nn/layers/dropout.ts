@@ -1,16 +1,24 @@
 import { tf, type Tensor } from '../../runtime/tf.js';
 import { Module } from '../module.js';
 import { Rng } from '../rng.js';
+import { currentInitRng } from '../init.js';
 
 /** Inverted dropout in training; identity in eval or when p = 0. Seeded for reproducibility. */
 export class Dropout extends Module {
   private readonly rng: Rng;
+  /** Without a seed, one is drawn from the init generator, so every dropout site has its own stream. */
   constructor(
     public p = 0.5,
-    seed = 0,
+    seed?: number,
   ) {
     super();
-    this.rng = new Rng(seed);
+    this.rng = new Rng(seed ?? currentInitRng().seed());
+  }
+  get rngState(): number {
+    return this.rng.state;
+  }
+  set rngState(v: number) {
+    this.rng.state = v;
   }
   forward(x: Tensor): Tensor {
     if (!this.training || this.p <= 0) return x;

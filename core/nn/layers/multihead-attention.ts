@@ -1,6 +1,7 @@
 import { tf, type Tensor } from '../../runtime/tf.js';
 import { Module, type Parameter } from '../module.js';
-import { uniform } from '../init.js';
+import { currentInitRng, uniform } from '../init.js';
+import { Rng } from '../rng.js';
 import { Linear } from './linear.js';
 
 export interface AttentionMasks {
@@ -29,6 +30,8 @@ export class MultiheadAttention extends Module {
   readonly vdim: number;
   dropout: number;
   readonly batchFirst: boolean;
+  /** Seeds attention-dropout masks when the caller passes none (drawn from the init generator). */
+  readonly dropoutRng: Rng;
 
   constructor(
     readonly embedDim: number,
@@ -42,6 +45,7 @@ export class MultiheadAttention extends Module {
     this.vdim = opts.vdim ?? embedDim;
     this.dropout = opts.dropout ?? 0;
     this.batchFirst = opts.batchFirst ?? true;
+    this.dropoutRng = new Rng(currentInitRng().seed());
     const E = embedDim;
     // PyTorch: xavier_uniform_ on the projection weights, zero biases.
     const xavier = (rows: number, cols: number) => uniform([rows, cols], Math.sqrt(6 / (rows + cols)));
@@ -56,6 +60,11 @@ export class MultiheadAttention extends Module {
     if (bias) this.inProjBias = this.param('in_proj_bias', tf.zeros([3 * E]));
     this.outProj = this.child('out_proj', new Linear(E, E, { bias }));
     if (bias) tf.tidy(() => this.outProj.bias!.variable.assign(tf.zeros([E])));
+  }
+
+  private seedFor(given?: number): number | undefined {
+    if (!this.training || this.dropout <= 0) return given;
+    return given ?? this.dropoutRng.seed();
   }
 
   /** Projection weights [in, E] and biases [E] of q, k, v. */
@@ -88,7 +97,7 @@ export class MultiheadAttention extends Module {
       let qkv = tf.matMul(tf.reshape(x, [B * L, C]), this.inProjWeight!.value);
       if (this.inProjBias) qkv = tf.add(qkv, this.inProjBias.value);
       const [q, k, v] = tf.split(tf.reshape(qkv, [B, L, 3 * E]), 3, 2);
-      const out = scaledDotProductAttention(q!, k!, v!, this.numHeads, { ...masks, dropout: this.training ? this.dropout : 0, dropoutSeed });
+      const out = scaledDotProductAttention(q!, k!, v!, this.numHeads, { ...masks, dropout: this.training ? this.dropout : 0, dropoutSeed: this.seedFor(dropoutSeed) });
       return this.outProj.forward(out);
     });
   }
@@ -109,7 +118,7 @@ export class MultiheadAttention extends Module {
       const out = scaledDotProductAttention(proj(q0, 0), proj(k0, 1), proj(v0, 2), this.numHeads, {
         ...masks,
         dropout: this.training ? this.dropout : 0,
-        dropoutSeed,
+        dropoutSeed: this.seedFor(dropoutSeed),
       });
       const y = this.outProj.forward(out);
       return this.batchFirst ? y : tf.transpose(y, [1, 0, 2]);

@@ -8,8 +8,10 @@ import snf from './adapters/snf/index.js';
 import lim from './adapters/lim/index.js';
 import bottleneck from './adapters/bottleneck/index.js';
 import bridger from './adapters/bridger/index.js';
+import gst from './adapters/gst/index.js';
 import bce from './losses/bce/index.js';
 import cris from './heads/cris/index.js';
 import clipParity from './backbones/clip/parity-plugin.js';
+import refsegParity from './parity/refseg/index.js';
 
-export const PLUGINS: AnyManifest[] = [clip, snf, lim, bridger, bottleneck, cris, bce, clipParity];
+export const PLUGINS: AnyManifest[] = [clip, snf, lim, bridger, gst, bottleneck, cris, bce, clipParity, refsegParity];

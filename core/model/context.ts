@@ -26,10 +26,27 @@ export class ForwardContext {
     if (opts.capture) this.captures = new Map();
   }
 
-  /** Report an auxiliary loss; the model adds it to the main loss (weight 1). */
+  /**
+   * Report an auxiliary loss; the model adds it to the main loss (weight 1).
+   * Handlers may run inside a part's own tidy scope, so the value is kept until
+   * `takeLosses` moves it into the caller's scope.
+   */
   addLoss(name: string, value: Tensor): void {
     const prev = this.losses.get(name);
-    this.losses.set(name, prev ? tf.add(prev, value) : value);
+    const next = tf.keep(prev ? tf.add(prev, value) : value);
+    prev?.dispose();
+    this.losses.set(name, next);
+  }
+
+  /** The auxiliary losses as tensors of the current scope (kept originals released). */
+  takeLosses(): Map<string, Tensor> {
+    const out = new Map<string, Tensor>();
+    for (const [k, v] of this.losses) {
+      out.set(k, tf.clone(v));
+      v.dispose();
+    }
+    this.losses.clear();
+    return out;
   }
 
   /** Record an intermediate (kept across tidy scopes) when capturing is on; the caller of forward disposes captures. */

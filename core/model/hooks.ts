@@ -16,6 +16,8 @@ export interface HookPointSpec {
   description: string;
   /** Allowed values of `{i}` for patterns. */
   indices?: number[];
+  /** Channels of a tensor-valued point (lets a plugin size itself, e.g. a side network adding to the neck). */
+  channels?: number;
 }
 
 export type HookHandler<T> = (value: T, ctx: ForwardContext) => T;

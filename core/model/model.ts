@@ -47,12 +47,23 @@ export class SegmentationModel extends Module {
     super();
   }
 
-  /** Run the model. Call inside tf.tidy (or dispose the logits and context captures). */
+  /**
+   * Run the model. Call inside tf.tidy (or dispose the logits and context
+   * captures). Auxiliary losses reported by plugins are in `ctx`; use `loss()`
+   * or `ctx.takeLosses()` to collect them.
+   */
   forward(inputs: ModelInputs, opts: { capture?: boolean } = {}): ForwardResult {
     const ctx = new ForwardContext(inputs, this.training, opts);
     const features = this.backbone.forward(inputs, this.hooks, ctx);
     const logits = this.head.forward(features, inputs, this.hooks, ctx);
     return { logits, ctx };
+  }
+
+  /** Logits only (auxiliary losses dropped). Call inside tf.tidy. */
+  predict(inputs: ModelInputs): Tensor {
+    const { logits, ctx } = this.forward(inputs);
+    ctx.takeLosses().forEach((t) => t.dispose());
+    return logits;
   }
 
   /** Forward plus the loss: main loss against `mask` NHWC [B, S, S, 1] plus every auxiliary loss. */
@@ -61,7 +72,7 @@ export class SegmentationModel extends Module {
     const main = this.lossFn.compute(logits, mask);
     const parts = new Map<string, Tensor>([['mask', main]]);
     let total = main;
-    for (const [name, l] of ctx.losses) {
+    for (const [name, l] of ctx.takeLosses()) {
       parts.set(name, l);
       total = tf.add(total, l);
     }

@@ -27,7 +27,9 @@ export class Fixture {
     }
     this.name = String(this.config.fixture ?? basename(path, '.safetensors'));
     if (main.metadata.files) {
-      const siblings = JSON.parse(main.metadata.files) as string[];
+      // `files` is {"main": ..., "mid": ..., "train": ...} (or a plain list).
+      const parsed = JSON.parse(main.metadata.files) as string[] | Record<string, string>;
+      const siblings = Array.isArray(parsed) ? parsed : Object.values(parsed);
       for (const f of siblings) {
         const p = join(dirname(path), f);
         if (p === path || basename(p) === basename(path)) continue;

@@ -30,10 +30,10 @@ export const parityCommand: Command = {
       if (!handler) throw new UsageError(`${file}: no parity check understands this fixture (config keys: ${Object.keys(fixture.config).join(', ')})`);
       const report = new ParityReport();
       const t0 = performance.now();
-      await handler.run(fixture, report, { vocab: args.flags.vocab as string | undefined, log: env.err });
+      await handler.run(fixture, report, { registry: env.registry, vocab: args.flags.vocab as string | undefined, log: env.err });
       env.out(`${fixture.name} (${file}): ${report.ok ? 'PASS' : 'FAIL'} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
       env.out(report.summary());
-      if (args.flags.verbose) for (const r of report.rows) env.out(`  ${r.ok ? 'ok  ' : 'FAIL'} ${r.group.padEnd(13)} ${r.name.padEnd(60)} ${r.maxAbs.toExponential(2)} (bound ${r.bound.toExponential(2)})`);
+      if (args.flags.verbose) for (const r of report.rows) env.out(`  ${r.ok ? "ok  " : "FAIL"} ${r.group.padEnd(13)} ${r.name.padEnd(60)} ${r.maxAbs.toExponential(2)} (bound ${r.bound.toExponential(2)})${r.note ? `  ${r.note}` : ""}`);
       ok &&= report.ok;
     }
     return ok ? 0 : 1;

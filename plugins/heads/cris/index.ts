@@ -59,7 +59,7 @@ export function createCrisHead(o: CrisPluginOptions, ctx: PartContext): Head & {
       ['decoder', head.decoder],
       ['proj', head.proj],
     ],
-    hookPoints: [{ name: 'head.neck', value: 'Tensor [B, H, W, visDim]', description: 'neck output before the decoder (a side network adds its feature here)' }],
+    hookPoints: [{ name: 'head.neck', value: 'Tensor [B, H, W, visDim]', description: 'neck output before the decoder (a side network adds its feature here)', channels: o.visDim }],
     forward(features, _inputs, hooks, fctx) {
       const [v0, v1, v2] = features.visStages;
       const out = head.forwardDetailed(

@@ -13,5 +13,6 @@ import bce from './losses/bce/index.js';
 import cris from './heads/cris/index.js';
 import clipParity from './backbones/clip/parity-plugin.js';
 import refsegParity from './parity/refseg/index.js';
+import tokenizerParity from './backbones/clip/tokenizer/parity.js';
 
-export const PLUGINS: AnyManifest[] = [clip, snf, lim, bridger, gst, bottleneck, cris, bce, clipParity, refsegParity];
+export const PLUGINS: AnyManifest[] = [clip, snf, lim, bridger, gst, bottleneck, cris, bce, clipParity, tokenizerParity, refsegParity];

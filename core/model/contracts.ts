@@ -70,6 +70,8 @@ export interface BuildContext {
   where: string;
   input: { size: number; wordLength: number };
   seed: number;
+  /** False when only shapes are needed (`zoo params`): pretrained files are not read; presets give the dims. */
+  loadWeights?: boolean;
 }
 
 export interface PartContext extends BuildContext {

@@ -9,6 +9,8 @@
 import { tf, type Tensor, type Variable } from '../runtime/tf.js';
 import { CheckpointMismatchError } from '../errors.js';
 import { numel, toFloat32, toInt32, type RawTensor } from '../io/raw-tensor.js';
+import { Rng } from './rng.js';
+import { currentInitRng } from './init.js';
 
 /** Native layout = transpose(torch layout, perm). */
 export interface TorchLayout {
@@ -84,6 +86,7 @@ export class Module {
   private readonly _params = new Map<string, Parameter>();
   private readonly _buffers = new Map<string, BufferSlot>();
   private readonly _children = new Map<string, Module>();
+  private readonly _rngs = new Map<string, Rng>();
 
   /** Register a parameter holding `init` (taken over, not copied) in native layout. */
   protected param(name: string, init: Tensor | (() => Tensor), layout?: TorchLayout): Parameter {
@@ -102,6 +105,22 @@ export class Module {
     t.dispose();
     this._buffers.set(name, b);
     return b;
+  }
+
+  /**
+   * A named random stream (dropout masks and the like). Seeded from the init
+   * generator unless given; the runner reseeds every stream per step from
+   * (run seed, step, stream path), so a resumed run draws identical masks.
+   */
+  protected randomStream(name: string, seed?: number): Rng {
+    const r = new Rng(seed ?? currentInitRng().seed());
+    this._rngs.set(name, r);
+    return r;
+  }
+
+  *namedRandomStreams(prefix = ''): Generator<[string, Rng]> {
+    for (const [n, r] of this._rngs) yield [prefix ? `${prefix}.${n}` : n, r];
+    for (const [n, c] of this._children) yield* c.namedRandomStreams(prefix ? `${prefix}.${n}` : n);
   }
 
   /** Register a child module under `name` (a dot-free segment, like PyTorch attributes). */

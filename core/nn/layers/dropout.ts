@@ -1,7 +1,6 @@
 import { tf, type Tensor } from '../../runtime/tf.js';
 import { Module } from '../module.js';
-import { Rng } from '../rng.js';
-import { currentInitRng } from '../init.js';
+import type { Rng } from '../rng.js';
 
 /** Inverted dropout in training; identity in eval or when p = 0. Seeded for reproducibility. */
 export class Dropout extends Module {
@@ -12,13 +11,7 @@ export class Dropout extends Module {
     seed?: number,
   ) {
     super();
-    this.rng = new Rng(seed ?? currentInitRng().seed());
-  }
-  get rngState(): number {
-    return this.rng.state;
-  }
-  set rngState(v: number) {
-    this.rng.state = v;
+    this.rng = this.randomStream('mask', seed);
   }
   forward(x: Tensor): Tensor {
     if (!this.training || this.p <= 0) return x;

@@ -1,7 +1,7 @@
 import { tf, type Tensor } from '../../runtime/tf.js';
 import { Module, type Parameter } from '../module.js';
-import { currentInitRng, uniform } from '../init.js';
-import { Rng } from '../rng.js';
+import { uniform } from '../init.js';
+import type { Rng } from '../rng.js';
 import { Linear } from './linear.js';
 
 export interface AttentionMasks {
@@ -45,7 +45,7 @@ export class MultiheadAttention extends Module {
     this.vdim = opts.vdim ?? embedDim;
     this.dropout = opts.dropout ?? 0;
     this.batchFirst = opts.batchFirst ?? true;
-    this.dropoutRng = new Rng(currentInitRng().seed());
+    this.dropoutRng = this.randomStream('attn_dropout');
     const E = embedDim;
     // PyTorch: xavier_uniform_ on the projection weights, zero biases.
     const xavier = (rows: number, cols: number) => uniform([rows, cols], Math.sqrt(6 / (rows + cols)));

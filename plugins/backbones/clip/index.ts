@@ -9,7 +9,8 @@ import type { Backbone, BackboneSpec, PartContext, BuildContext, TextTokenizer }
 import { formatLoadReport } from '../../../core/nn/module.js';
 import { ClipModel } from './clip-model.js';
 import { ClipOptionsSchema, type ClipOptions } from './options.js';
-import { CLIP_PRESETS, type ClipDims } from './presets.js';
+import { existsSync } from 'node:fs';
+import { CLIP_PRESETS, OPENAI_CHECKSUMS, type ClipDims } from './presets.js';
 import { readClipWeights, resizePositionalEmbedding, type ClipWeights } from './weights.js';
 import { loadTokenizer } from './tokenizer/load.js';
 
@@ -38,7 +39,14 @@ export function dimsFromOptions(o: ClipOptions, where: string): ClipDims {
 }
 
 export function createClipBackbone(options: ClipOptions, ctx: BuildContext | PartContext): Backbone & { model: ClipModel; dims: ClipDims } {
-  let weights: ClipWeights | undefined = options.weights ? readClipWeights(options.weights) : undefined;
+  if (options.weights && ctx.loadWeights !== false && !existsSync(options.weights)) {
+    const known = Object.entries(OPENAI_CHECKSUMS).find(([, v]) => options.weights!.endsWith(v.file));
+    throw new ConfigError(
+      `${ctx.where}.weights: file not found: ${options.weights} (relative paths are resolved from ${process.cwd()})` +
+        (known ? `. This is OpenAI's ${known[0]} (${known[1].file}, sha256 ${known[1].sha256}); see the README on bringing CLIP weights.` : ''),
+    );
+  }
+  let weights: ClipWeights | undefined = options.weights && ctx.loadWeights !== false ? readClipWeights(options.weights) : undefined;
   const dims = weights ? weights.dims : dimsFromOptions(options, ctx.where);
   const grid = Math.floor(ctx.input.size / dims.patchSize);
   if (grid < 1) throw new ConfigError(`input.size ${ctx.input.size} is smaller than the patch size ${dims.patchSize}`);
@@ -79,7 +87,7 @@ export function createClipBackbone(options: ClipOptions, ctx: BuildContext | Par
       return tok;
     },
     loadPretrained: () => {
-      if (!options.weights) return undefined;
+      if (!options.weights || ctx.loadWeights === false) return undefined;
       weights ??= readClipWeights(options.weights);
       const tensors = new Map(weights.tensors);
       const pos = tensors.get('visual.positional_embedding');

@@ -86,7 +86,7 @@ export class DecoderLayer extends Module {
     super();
     const d = o.dModel;
     const tw = o.textWidth ?? d;
-    this.rng = new Rng(o.seed ?? 0);
+    this.rng = this.randomStream('dropout_seeds', o.seed);
     const dropout = () => new Dropout(o.dropout, this.rng.seed());
     this.selfAttnNorm = this.child('self_attn_norm', new LayerNorm(d));
     this.crossAttnNorm = this.child('cross_attn_norm', new LayerNorm(d));

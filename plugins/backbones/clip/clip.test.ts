@@ -6,6 +6,7 @@ import { Fixture } from '../../../core/parity/fixture.js';
 import { ParityReport } from '../../../core/parity/report.js';
 import { FIXTURES } from '../../../test/fixtures.js';
 import { clipParity } from './parity.js';
+import { Registry } from '../../../core/registry/registry.js';
 
 for (const backend of ['cpu', 'wasm'] as const) {
   describe(`CLIP parity on ${backend}`, () => {
@@ -15,7 +16,7 @@ for (const backend of ['cpu', 'wasm'] as const) {
       const f = new Fixture(join(FIXTURES, 'parity/clip_tiny.safetensors'));
       expect(clipParity.matches(f)).toBe(true);
       const report = new ParityReport();
-      await clipParity.run(f, report, {});
+      await clipParity.run(f, report, { registry: new Registry() });
       if (!report.ok) console.log(report.summary());
       expect(report.ok).toBe(true);
       expect(report.rows.length).toBeGreaterThan(25);

@@ -14,6 +14,18 @@
  *   resize), a direct scatter-add on the wasm heap.
  * Not needed by any op the project uses (grouped convs are split per group, no
  * depthwise conv is used): DepthwiseConv2dNativeBackprop*, Einsum, FFT, complex.
+ *
+ * Wrapped on 'wasm' (see WASM_KERNELS_WRAPPED): tfjs's kernel still runs the
+ * cases it does on XNNPACK (SIMD, multi-threaded with the threaded build); the
+ * others, which it runs as scalar single-threaded loops 10-30x slower, are
+ * rewritten onto fast kernels.
+ * - BatchMatMul: fast only unbatched without transposes. Every matmul of a
+ *   backward pass (dA = dY·Bᵀ, dB = Aᵀ·dY), attention's batched Q·Kᵀ and P·V
+ *   and [B, L, C] x [C, N] took the slow loop.
+ * - Conv2DBackpropInput (dx of every conv, and ConvTranspose2d's forward):
+ *   always the slow loop. Stride 1 becomes a conv2d of dy with the flipped
+ *   filter; non-overlapping patches (kernel == stride) one matmul. Other
+ *   strides stay with tfjs.
  */
 import * as tf from '@tensorflow/tfjs-core';
 
@@ -26,6 +38,8 @@ interface WasmBackendLike {
 }
 
 export const WASM_KERNELS_ADDED = ['Conv2DBackpropFilter', 'UnsortedSegmentSum'] as const;
+/** wasm kernels wrapped: the original still runs the cases it does fast. */
+export const WASM_KERNELS_WRAPPED = ['BatchMatMul', 'Conv2DBackpropInput'] as const;
 /** cpu kernels replaced by faster composites. */
 export const CPU_KERNELS_REPLACED = ['Conv2DBackpropFilter'] as const;
 
@@ -59,14 +73,18 @@ export function conv2dFilterGradient(x: Tensor, dy: Tensor, filterShape: [number
     const patches = tf.transpose(tf.reshape(xc, [B, OH, kh, OW, kw, cin]), [2, 4, 5, 0, 1, 3]);
     return tf.reshape(tf.matMul(tf.reshape(patches, [kh * kw * cin, N]), dy2), filterShape);
   }
+  // Per tap, dWᵢⱼ = dyᵀ·tap ([cout, cin]; dy transposed once, not each tap per
+  // product: on wasm a transposed operand costs a copy), transposed at the end.
+  const dyT = tf.transpose(dy2);
+  const fromTaps = (taps: Tensor[]) => tf.transpose(tf.reshape(tf.stack(taps), [kh, kw, cout, cin]), [0, 1, 3, 2]);
   if (sh === 1 && sw === 1 && dh === 1 && dw === 1) {
     // Unit stride: plain slices (StridedSlice is slow on cpu).
     const padBottom = Math.max(0, OH + kh - 1 - H - padInfo.top);
     const padRight = Math.max(0, OW + kw - 1 - W - padInfo.left);
     const xp = tf.pad(x, [[0, 0], [padInfo.top, padBottom], [padInfo.left, padRight], [0, 0]]);
     const taps: Tensor[] = [];
-    for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) taps.push(tf.matMul(tf.reshape(tf.slice(xp, [0, i, j, 0], [B, OH, OW, cin]), [N, cin]), dy2, true, false));
-    return tf.reshape(tf.stack(taps), filterShape);
+    for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) taps.push(tf.matMul(dyT, tf.reshape(tf.slice(xp, [0, i, j, 0], [B, OH, OW, cin]), [N, cin])));
+    return fromTaps(taps);
   }
   const needH = (OH - 1) * sh + (kh - 1) * dh + 1;
   const needW = (OW - 1) * sw + (kw - 1) * dw + 1;
@@ -79,10 +97,133 @@ export function conv2dFilterGradient(x: Tensor, dy: Tensor, filterShape: [number
       const begin = [0, i * dh, j * dw, 0];
       const end = [B, i * dh + (OH - 1) * sh + 1, j * dw + (OW - 1) * sw + 1, cin];
       const tap = tf.stridedSlice(xp, begin, end, [1, sh, sw, 1]);
-      taps.push(tf.matMul(tf.reshape(tap, [N, cin]), dy2, true, false));
+      taps.push(tf.matMul(dyT, tf.reshape(tap, [N, cin])));
     }
   }
-  return tf.reshape(tf.stack(taps), filterShape);
+  return fromTaps(taps);
+}
+
+const sizeOf = (shape: readonly number[]) => shape.reduce((a, c) => a * c, 1);
+
+/**
+ * a·b (with optional transposes and batch dims) built only from products the
+ * wasm kernel runs on XNNPACK: 2-D, no transpose. Transposes are materialised
+ * (one Transpose kernel each); when b has no batch, a's batch is folded into
+ * its rows (one product); otherwise one product per batch entry. Batch dims
+ * broadcast as tfjs's wasm kernel does (each side 1 or the full batch).
+ */
+export function batchMatMulViaUnbatched(a: Tensor, b: Tensor, transposeA: boolean, transposeB: boolean, split: (t: Tensor) => Tensor[] = tf.unstack): Tensor {
+  const [ra, rb] = [a.rank, b.rank];
+  const [M, K] = transposeA ? [a.shape[ra - 1]!, a.shape[ra - 2]!] : [a.shape[ra - 2]!, a.shape[ra - 1]!];
+  const [Kb, N] = transposeB ? [b.shape[rb - 1]!, b.shape[rb - 2]!] : [b.shape[rb - 2]!, b.shape[rb - 1]!];
+  if (K !== Kb) throw new Error(`matMul: inner shapes ${K} and ${Kb} of [${a.shape}] and [${b.shape}] (transposeA=${transposeA}, transposeB=${transposeB}) must match`);
+  const outBatch = tf.backend_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
+  const [batchA, batchB] = [sizeOf(a.shape.slice(0, -2)), sizeOf(b.shape.slice(0, -2))];
+  let a3 = tf.reshape(a, [batchA, a.shape[ra - 2]!, a.shape[ra - 1]!]);
+  if (transposeA) a3 = tf.transpose(a3, [0, 2, 1]);
+  let b3 = tf.reshape(b, [batchB, b.shape[rb - 2]!, b.shape[rb - 1]!]);
+  if (transposeB) b3 = tf.transpose(b3, [0, 2, 1]);
+  let out: Tensor;
+  if (batchB === 1) {
+    out = tf.matMul(tf.reshape(a3, [batchA * M, K]), tf.reshape(b3, [K, N]));
+  } else {
+    const as = batchA === 1 ? undefined : split(a3);
+    const a2 = batchA === 1 ? tf.reshape(a3, [M, K]) : undefined;
+    out = tf.stack(split(b3).map((bi, i) => tf.matMul(as ? as[i]! : a2!, bi)));
+  }
+  return tf.reshape(out, [...outBatch, M, N]);
+}
+
+/**
+ * tf.unstack for float32 on wasm, by one copy per part straight from the heap
+ * (the wasm Unpack kernel slices with a full copy of the input per part:
+ * quadratic in the batch).
+ */
+function unstackOnHeap(backend: WasmBackendLike, t: Tensor): Tensor[] {
+  const [n, ...inner] = t.shape;
+  const size = sizeOf(inner);
+  const parts: Tensor[] = [];
+  for (let i = 0; i < n!; i++) {
+    const info = backend.makeOutput(inner, 'float32');
+    // Views after the allocation: it may have grown (and so replaced) the heap buffer.
+    const src = backend.typedArrayFromHeap({ dataId: t.dataId, shape: t.shape, dtype: 'float32' });
+    backend.typedArrayFromHeap(info).set(src.subarray(i * size, (i + 1) * size));
+    parts.push(tf.engine().makeTensorFromTensorInfo(info));
+  }
+  return parts;
+}
+
+function wrapBatchMatMul(original: tf.KernelConfig): tf.KernelConfig {
+  const kernelFunc: tf.KernelFunc = (args) => {
+    const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+    const { transposeA, transposeB } = args.attrs as unknown as { transposeA: boolean; transposeB: boolean };
+    const [outerA, outerB] = [a.shape.slice(0, -2), b.shape.slice(0, -2)];
+    const [batchA, batchB] = [sizeOf(outerA), sizeOf(outerB)];
+    const fast = !transposeA && !transposeB && batchA === 1 && batchB === 1;
+    const batch = Math.max(batchA, batchB);
+    // Broadcasts the wasm kernel itself handles: each side unbatched or the full batch.
+    const simpleBroadcast = (batchA === 1 || batchA === batch) && (batchB === 1 || batchB === batch);
+    if (fast || a.dtype !== 'float32' || b.dtype !== 'float32' || !simpleBroadcast || sizeOf(a.shape) === 0 || sizeOf(b.shape) === 0) {
+      return original.kernelFunc(args);
+    }
+    const be = args.backend as unknown as WasmBackendLike;
+    return composite(be, () => batchMatMulViaUnbatched(asTensor(be, a), asTensor(be, b), transposeA, transposeB, (t) => unstackOnHeap(be, t)));
+  };
+  return { ...original, kernelFunc };
+}
+
+/** Whether conv2dInputGradient handles this conv (else tfjs's kernel runs). */
+function inputGradientSupported(c: tf.backend_util.Conv2DInfo): boolean {
+  if (c.dilationHeight !== 1 || c.dilationWidth !== 1) return false;
+  if (c.strideHeight === 1 && c.strideWidth === 1) {
+    const { top, bottom, left, right } = c.padInfo;
+    return top < c.filterHeight && bottom < c.filterHeight && left < c.filterWidth && right < c.filterWidth;
+  }
+  return c.filterHeight === c.strideHeight && c.filterWidth === c.strideWidth && c.padInfo.top === 0 && c.padInfo.left === 0;
+}
+
+/**
+ * dx[b, y, x, ci] = Σ_{oy, ox, co} dy[b, oy, ox, co] · W[y + top − oy·sh, x + left − ox·sw, ci, co]
+ * for the cases inputGradientSupported accepts.
+ */
+export function conv2dInputGradient(dy: Tensor, filter: Tensor, conv: tf.backend_util.Conv2DInfo): Tensor {
+  const { batchSize: B, inHeight: H, inWidth: W, inChannels: cin, outHeight: OH, outWidth: OW, outChannels: cout, filterHeight: kh, filterWidth: kw, padInfo } = conv;
+  if (conv.strideHeight === 1 && conv.strideWidth === 1) {
+    // A full correlation of dy with the filter flipped in space, in/out channels swapped.
+    const w = tf.reverse(tf.transpose(filter, [0, 1, 3, 2]), [0, 1]) as tf.Tensor4D;
+    const pads: [[number, number], [number, number], [number, number], [number, number]] = [
+      [0, 0],
+      [kh - 1 - padInfo.top, kh - 1 - padInfo.bottom],
+      [kw - 1 - padInfo.left, kw - 1 - padInfo.right],
+      [0, 0],
+    ];
+    return tf.conv2d(dy as tf.Tensor4D, w, 1, pads);
+  }
+  // kernel == stride, no leading pad: dy pixel (oy, ox) feeds exactly the patch at (oy·kh, ox·kw).
+  const patches = tf.matMul(tf.reshape(dy, [B * OH * OW, cout]), tf.reshape(filter, [kh * kw * cin, cout]), false, true);
+  let img = tf.reshape(tf.transpose(tf.reshape(patches, [B, OH, OW, kh, kw, cin]), [0, 1, 3, 2, 4, 5]), [B, OH * kh, OW * kw, cin]);
+  if (OH * kh > H || OW * kw > W) img = tf.slice(img, [0, 0, 0, 0], [B, Math.min(H, OH * kh), Math.min(W, OW * kw), cin]);
+  if (OH * kh < H || OW * kw < W) img = tf.pad(img, [[0, 0], [0, Math.max(0, H - OH * kh)], [0, Math.max(0, W - OW * kw)], [0, 0]]);
+  return img;
+}
+
+function wrapConv2DBackpropInput(original: tf.KernelConfig): tf.KernelConfig {
+  const kernelFunc: tf.KernelFunc = (args) => {
+    const { dy, filter } = args.inputs as { dy: tf.TensorInfo; filter: tf.TensorInfo };
+    const { strides, pad, dataFormat, dimRoundingMode, inputShape } = args.attrs as unknown as {
+      strides: [number, number] | number;
+      pad: 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
+      dataFormat: 'NHWC' | 'NCHW';
+      dimRoundingMode?: 'floor' | 'round' | 'ceil';
+      inputShape: [number, number, number, number];
+    };
+    if (dataFormat === 'NCHW' || dy.dtype !== 'float32' || filter.dtype !== 'float32') return original.kernelFunc(args);
+    const conv = tf.backend_util.computeConv2DInfo(inputShape, filter.shape as [number, number, number, number], strides, 1, pad, dimRoundingMode, false, 'channelsLast');
+    if (!inputGradientSupported(conv) || sizeOf(dy.shape) === 0) return original.kernelFunc(args);
+    const be = args.backend as unknown as WasmBackendLike;
+    return composite(be, () => conv2dInputGradient(asTensor(be, dy), asTensor(be, filter), conv));
+  };
+  return { ...original, kernelFunc };
 }
 
 let registered = false;
@@ -105,6 +246,15 @@ const conv2dBackpropFilter: tf.KernelFunc = ({ inputs, backend, attrs }) => {
 export function registerWasmKernels(): void {
   if (registered) return;
   registered = true;
+  for (const [name, wrap] of [
+    ['BatchMatMul', wrapBatchMatMul],
+    ['Conv2DBackpropInput', wrapConv2DBackpropInput],
+  ] as const) {
+    const k = tf.getKernel(name, 'wasm');
+    if (!k) continue;
+    tf.unregisterKernel(name, 'wasm');
+    tf.registerKernel(wrap(k));
+  }
   tf.registerKernel({ kernelName: 'Conv2DBackpropFilter', backendName: 'wasm', kernelFunc: conv2dBackpropFilter });
   if (tf.getKernel('Conv2DBackpropFilter', 'cpu')) tf.unregisterKernel('Conv2DBackpropFilter', 'cpu');
   tf.registerKernel({ kernelName: 'Conv2DBackpropFilter', backendName: 'cpu', kernelFunc: conv2dBackpropFilter });

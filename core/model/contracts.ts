@@ -15,6 +15,8 @@ export interface TextTokenizer {
   /** [n, contextLength] ids, SOT/EOT included, zero padded, truncated with EOT. */
   tokenize(texts: readonly string[], contextLength: number): Int32Array;
   describe(): string;
+  /** Whether a sentence is empty after the tokenizer's text cleaning (datasets reject those). */
+  isBlank?(text: string): boolean;
 }
 
 /** Shapes the backbone publishes so heads and adapters size themselves (like detectron2's output_shape). */

@@ -42,3 +42,11 @@ export {
   type SizeName,
   type SplitName,
 } from './vocabulary.js';
+export {
+  DEFAULT_SYNTHETIC_ROOT,
+  SyntheticPluginSchema,
+  SyntheticSource,
+  generatorOptions,
+  openSynthetic,
+  type SyntheticPluginOptions,
+} from './plugin.js';

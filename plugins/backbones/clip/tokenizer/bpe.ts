@@ -13,6 +13,7 @@
  * The same class serves the small vocabularies of byte-vocab.ts (fewer merges, same layout)
  * and Hugging Face `vocab.json` + `merges.txt` pairs (`fromHuggingFace`).
  */
+import { isBlankSentence } from './clean.js';
 import { readFileSync } from 'node:fs';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { ConfigError, DataError, FileFormatError } from '../../../../core/errors.js';
@@ -319,6 +320,10 @@ export class ClipTokenizer implements TextTokenizer {
   }
 
   /** One line for logs: source, merges, ids, special ids. */
+  isBlank(text: string): boolean {
+    return isBlankSentence(text);
+  }
+
   describe(): string {
     return `CLIP byte-level BPE (${this.source}): ${this.merges.length} merges, ${this.vocabSize} ids, SOT ${this.sotId}, EOT ${this.eotId}`;
   }

@@ -11,12 +11,14 @@ import { formatHelp, parseArgs } from './args.js';
 import type { CliEnv, Command } from './command.js';
 import { configCommand, envCommand, listCommand, paramsCommand, schemaCommand, validateCommand } from './commands/info.js';
 import { parityCommand } from './commands/parity.js';
+import { newCommand } from './commands/new.js';
+import { evalCommand, predictCommand, trainCommand } from './commands/run.js';
 import { CORE_PLUGINS } from '../plugins.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 export function coreCommands(): Command[] {
-  return [envCommand, listCommand, schemaCommand, validateCommand, configCommand, paramsCommand, parityCommand];
+  return [trainCommand, evalCommand, predictCommand, paramsCommand, listCommand, schemaCommand, validateCommand, configCommand, envCommand, parityCommand, newCommand];
 }
 
 function topHelp(commands: Command[]): string {

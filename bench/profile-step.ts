@@ -36,9 +36,12 @@ model.train();
 const batch = { image, text, mask };
 optimizerStep(model, opt, [batch], 1e-4); // warm-up
 const steps = Number(flag('steps', '3'));
+const g2 = globalThis as { __traceOn?: () => void; __traceDump?: () => void };
+g2.__traceOn?.();
 const t0 = performance.now();
 for (let i = 0; i < steps; i++) optimizerStep(model, opt, [batch], 1e-4);
 const dt = (performance.now() - t0) / steps;
+g2.__traceDump?.();
 console.log(`step: ${dt.toFixed(0)} ms for batch ${B} -> ${((1000 * B) / dt).toFixed(1)} samples/s`);
 const t1 = performance.now();
 tf.tidy(() => model.predict({ image, text }).dataSync());

@@ -7,6 +7,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { tf, type Tensor, type Variable } from '../runtime/tf.js';
 import type { Parameter } from '../nn/module.js';
+import { mutableView, supportsInPlace } from '../runtime/inplace.js';
 import { definePlugin } from '../registry/manifest.js';
 
 export interface ParamGroup {
@@ -66,7 +67,63 @@ class AdamFamily implements Optimizer {
     return s;
   }
 
+  /** Moments kept in JS memory by the in-place path (wasm, cpu). */
+  private readonly mh = new Map<string, Float32Array>();
+  private readonly vh = new Map<string, Float32Array>();
+
   step(grads: Map<string, Tensor>, lr: number): void {
+    if (supportsInPlace() && !this.m.size) return this.stepInPlace(grads, lr);
+    this.stepOps(grads, lr);
+  }
+
+  /**
+   * The same arithmetic as `stepOps` (float32 at every operation, as PyTorch's
+   * Adam), written straight into the parameters' memory: no tensor ops.
+   */
+  private stepInPlace(grads: Map<string, Tensor>, lr: number): void {
+    this.t += 1;
+    const f = Math.fround;
+    const [b1, b2] = this.o.betas.map(f) as [number, number];
+    // PyTorch computes 1 - beta in double, then the kernel sees it as float32.
+    const c1 = f(1 - this.o.betas[0]);
+    const c2 = f(1 - this.o.betas[1]);
+    const bc1 = 1 - this.o.betas[0] ** this.t;
+    const bc2sqrt = f(Math.sqrt(1 - this.o.betas[1] ** this.t));
+    const eps = f(this.o.eps);
+    const wd = f(this.o.weightDecay);
+    for (const g of this.groups) {
+      const glr = lr * g.lrMultiplier;
+      const stepSize = f(glr / bc1);
+      const decay = f(1 - glr * this.o.weightDecay);
+      for (const [name, p] of g.params) {
+        const grad0 = grads.get(name);
+        if (!grad0) continue;
+        const n = p.variable.size;
+        let m = this.mh.get(name);
+        let v = this.vh.get(name);
+        if (!m) this.mh.set(name, (m = new Float32Array(n)));
+        if (!v) this.vh.set(name, (v = new Float32Array(n)));
+        const gv = grad0.dataSync() as Float32Array;
+        const pv = mutableView(p.variable)!;
+        for (let i = 0; i < n; i++) {
+          let gi = gv[i]!;
+          let pi = pv[i]!;
+          if (wd) {
+            if (this.decoupled) pi = f(pi * decay);
+            else gi = f(gi + f(pi * wd));
+          }
+          const mi = f(f(m[i]! * b1) + f(gi * c1));
+          const vi = f(f(v[i]! * b2) + f(f(gi * gi) * c2));
+          m[i] = mi;
+          v[i] = vi;
+          const denom = f(f(f(Math.sqrt(vi)) / bc2sqrt) + eps);
+          pv[i] = f(pi - f(f(mi / denom) * stepSize));
+        }
+      }
+    }
+  }
+
+  private stepOps(grads: Map<string, Tensor>, lr: number): void {
     this.t += 1;
     const [b1, b2] = this.o.betas;
     const bc1 = 1 - b1 ** this.t;
@@ -100,6 +157,7 @@ class AdamFamily implements Optimizer {
 
   exportState(): OptimizerState {
     const slots: OptimizerState['slots'] = {};
+    for (const [name, m] of this.mh) slots[name] = { exp_avg: Float32Array.from(m), exp_avg_sq: Float32Array.from(this.vh.get(name)!) };
     for (const [name, m] of this.m) slots[name] = { exp_avg: Float32Array.from(m.dataSync() as Float32Array), exp_avg_sq: Float32Array.from(this.v.get(name)!.dataSync() as Float32Array) };
     return { step: this.t, slots };
   }
@@ -110,6 +168,11 @@ class AdamFamily implements Optimizer {
     for (const [name, sl] of Object.entries(s.slots)) {
       const like = shapes.get(name);
       if (!like) continue; // parameter no longer trainable
+      if (supportsInPlace() && !this.m.size) {
+        this.mh.set(name, Float32Array.from(sl.exp_avg!));
+        this.vh.set(name, Float32Array.from(sl.exp_avg_sq!));
+        continue;
+      }
       this.slot(this.m, name, like).assign(tf.tensor(sl.exp_avg!, like.shape));
       this.slot(this.v, name, like).assign(tf.tensor(sl.exp_avg_sq!, like.shape));
     }
@@ -119,6 +182,8 @@ class AdamFamily implements Optimizer {
     for (const x of [...this.m.values(), ...this.v.values()]) x.dispose();
     this.m.clear();
     this.v.clear();
+    this.mh.clear();
+    this.vh.clear();
   }
 }
 

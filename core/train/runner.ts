@@ -283,6 +283,8 @@ export async function runTraining(v: ValidatedConfig, ctx: RunContext, o: TrainO
     return { out: p.out, state, finished: false, reports: [] };
   }
   const finished = state.step >= totalSteps;
+  // The final state is always checkpointed (with checkpointEvery it may fall between two).
+  if (tcfg.checkpointEvery && state.step % tcfg.checkpointEvery !== 0) lastGood = checkpoint();
   // Final evaluation of the best weights on the configured splits.
   const reports: RisReport[] = [];
   if (existsSync(p.best)) loadCheckpoint(p.best, model);

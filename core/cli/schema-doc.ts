@@ -30,7 +30,7 @@ function rows(s: S, prefix: string, out: string[]): void {
   for (const [k, v] of Object.entries(s.properties ?? {})) {
     if (k === '$schema') continue;
     const path = prefix ? `${prefix}.${k}` : k;
-    const req = s.required?.includes(k) ? ' (required)' : '';
+    const req = s.required?.includes(k) && v.default === undefined ? ' (required)' : '';
     const def = v.default !== undefined && !(typeof v.default === 'object' && v.default && !Array.isArray(v.default) && !Object.keys(v.default).length) ? `\`${JSON.stringify(v.default)}\`` : '';
     out.push(`| \`${path}\`${req} | ${typeOf(v)} | ${def} | ${(v.description ?? '').replace(/\|/g, '\\|')} |`);
     if (v.properties && typeOf(v) === 'object') rows(v, path, out);

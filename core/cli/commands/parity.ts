@@ -24,8 +24,13 @@ export const parityCommand: Command = {
     await backendFromArgs(args, 'auto', env);
     const handlers = env.registry.all('parity').map((m) => m.create({}, {}) as ParityHandler);
     let ok = true;
+    const seen = new Set<string>();
     for (const file of args.positionals) {
       const fixture = new Fixture(file);
+      // A model fixture's .mid/.train siblings carry the same metadata: check each fixture once.
+      const key = `${fixture.name}@${fixture.files.map((f) => f.path).sort().join('|')}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
       const handler = handlers.find((h) => h.matches(fixture));
       if (!handler) throw new UsageError(`${file}: no parity check understands this fixture (config keys: ${Object.keys(fixture.config).join(', ')})`);
       const report = new ParityReport();

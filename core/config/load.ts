@@ -7,6 +7,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
 import { toPointer } from './pointer.js';
+import { decodeUtf8 } from '../io/utf8.js';
 
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 export type JsonObject = { [k: string]: Json };
@@ -30,13 +31,16 @@ export function parseJsonFile(path: string): Json {
   try {
     if (!existsSync(path)) throw new ConfigError(`config file not found: ${path}`);
     if (!statSync(path).isFile()) throw new ConfigError(`config path is not a file: ${path}`);
-    text = readFileSync(path, 'utf8');
+    text = decodeUtf8(readFileSync(path), (problem, p) => {
+      throw new ConfigError(`${path}:${p.line}:${p.column}: ${problem}`);
+    });
   } catch (e) {
     if (e instanceof ConfigError) throw e;
     throw new ConfigError(`cannot read config ${path}: ${(e as Error).message}`);
   }
+  let json: Json;
   try {
-    return JSON.parse(text) as Json;
+    json = JSON.parse(text) as Json;
   } catch (e) {
     const msg = (e as Error).message;
     const m = /position (\d+)/.exec(msg);
@@ -50,6 +54,21 @@ export function parseJsonFile(path: string): Json {
     }
     throw new ConfigError(`${path}${where}: invalid JSON: ${msg.replace(/ in JSON at position \d+.*$/, '')}`);
   }
+  // JSON.parse turns number literals too large for a double (1e400) into Infinity; no schema bound catches that.
+  const bad = nonFinite(json, []);
+  if (bad) throw new ConfigError(`${path}: ${bad.join('.') || '(root)'}: number out of range (it overflows to Infinity)`);
+  return json;
+}
+
+function nonFinite(v: Json, at: string[]): string[] | undefined {
+  if (typeof v === 'number') return Number.isFinite(v) ? undefined : at;
+  if (v && typeof v === 'object') {
+    for (const [k, x] of Array.isArray(v) ? v.map((x, i) => [String(i), x] as const) : Object.entries(v)) {
+      const r = nonFinite(x, [...at, k]);
+      if (r) return r;
+    }
+  }
+  return undefined;
 }
 
 function recordOrigins(value: Json, pointer: string[], file: string, origins: Map<string, string>): void {

@@ -13,7 +13,8 @@ import { originOf, type LoadedConfig, type JsonObject } from './load.js';
 import { expandSlot, getAt, humanPath, parsePointer } from './pointer.js';
 import { PLUGIN_SLOTS, RunConfigSchema, type RunConfig } from './schema.js';
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false, coerceTypes: false });
+// verbose: errors carry their parentSchema (the valid keys of an object, descriptions) for the messages below.
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false, coerceTypes: false, verbose: true });
 const compiled = new WeakMap<object, ValidateFunction>();
 
 export function compileSchema(schema: TSchema, owner = 'schema'): ValidateFunction {

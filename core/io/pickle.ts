@@ -22,6 +22,9 @@
  */
 import { FileFormatError } from '../errors.js';
 import type { DType } from './raw-tensor.js';
+import { firstInvalidUtf8 } from './utf8.js';
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 // ---------------------------------------------------------------------------
 // Value model
@@ -711,9 +714,20 @@ class Machine {
     this.pos = e + 1;
     return s.endsWith('\r') ? s.slice(0, -1) : s;
   }
+  /** UTF-8 as Python's pickle decodes it ('surrogatepass'): invalid bytes are an error, not U+FFFD. */
   private utf8(n: number): string {
     const b = this.bytes(n);
-    return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8');
+    let ascii = true;
+    for (let i = 0; i < b.length && ascii; i++) ascii = b[i]! < 0x80;
+    if (ascii) return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
+    try {
+      return strictUtf8.decode(b);
+    } catch {
+      const at = firstInvalidUtf8(b, true);
+      // Only encoded surrogates (which 'surrogatepass' accepts): decode them as replacement characters.
+      if (at < 0) return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8');
+      return this.fail(`a string of ${n} bytes is not valid UTF-8: byte 0x${b[at]!.toString(16).padStart(2, '0')} at file offset ${this.pos - n + at} (Python's pickle.load fails on it too)`);
+    }
   }
   private latin1(n: number): string {
     const b = this.bytes(n);
@@ -1137,29 +1151,52 @@ export function walkLimit(file: string, depth: number, limit = MAX_DEPTH): void 
   if (depth > limit) throw new FileFormatError(file, `data nests deeper than ${limit} levels (cyclic, or a pickle bomb?)`);
 }
 
+/** Default number of values one walk of an unpickled value may visit (see WalkBudget). */
+export const MAX_WALK = 2_000_000;
+
+/**
+ * The values a walk has visited. The memo lets a pickle refer to one object many times,
+ * so a few hundred bytes can describe a tree of 2^64 nodes (`x = (x, x)`, repeated): a
+ * depth limit does not catch that, a visit budget does. Size it from the input when
+ * legitimate data can be large (a real refs(unc).p has ~2M values in ~40 MB).
+ */
+export class WalkBudget {
+  private used = 0;
+  constructor(
+    readonly file: string,
+    readonly limit = MAX_WALK,
+  ) {}
+  visit(): void {
+    if (++this.used > this.limit) throw new FileFormatError(this.file, `data expands to more than ${this.limit} values through shared references (a pickle bomb?)`);
+  }
+}
+
 /**
  * Convert a value to plain JSON-like data for metadata: dicts with string keys
  * become objects (others arrays of [key, value] pairs), tuples/lists/sets
  * arrays, bytes Uint8Array, tensors a short description ("tensor float32[2, 3]"),
- * numpy dtypes their code, other objects `{ __class__, state }`. Bounded depth.
+ * numpy dtypes their code, other objects `{ __class__, state }`. Bounded depth and
+ * bounded visits (`budget`: shared references are expanded, so a pickle bomb is refused).
  */
-export function toPlain(v: PyValue, file = '<pickle>', depth = 0): unknown {
+export function toPlain(v: PyValue, file = '<pickle>', depth = 0, budget = new WalkBudget(file)): unknown {
   walkLimit(file, depth);
+  budget.visit();
+  const sub = (x: PyValue) => toPlain(x, file, depth + 1, budget);
   if (v === null || typeof v !== 'object' || v instanceof Uint8Array) return v;
-  if (Array.isArray(v)) return v.map((x) => toPlain(x, file, depth + 1));
-  if (v instanceof PyTuple) return v.items.map((x) => toPlain(x, file, depth + 1));
-  if (v instanceof PySet) return [...v].map((x) => toPlain(x, file, depth + 1));
+  if (Array.isArray(v)) return v.map(sub);
+  if (v instanceof PyTuple) return v.items.map(sub);
+  if (v instanceof PySet) return [...v].map(sub);
   if (v instanceof PyDict) {
     if ([...v.keys()].every((k) => typeof k === 'string')) {
       const o: Record<string, unknown> = {};
-      for (const [k, x] of v) o[k as string] = toPlain(x, file, depth + 1);
+      for (const [k, x] of v) o[k as string] = sub(x);
       return o;
     }
-    return [...v].map(([k, x]) => [toPlain(k, file, depth + 1), toPlain(x, file, depth + 1)]);
+    return [...v].map(([k, x]) => [sub(k), sub(x)]);
   }
   if (v instanceof PyTensor) return `tensor ${v.dtype}[${v.shape.join(', ')}]`;
   if (v instanceof PyStorage) return `storage ${v.dtype}[${v.numel}]`;
   if (v instanceof PyGlobal) return v.qualname;
   if (v.className === 'numpy.dtype' && typeof v.args[0] === 'string') return `numpy.dtype(${v.args[0]})`;
-  return { __class__: v.className, state: v.state === undefined ? undefined : toPlain(v.state, file, depth + 1) };
+  return { __class__: v.className, state: v.state === undefined ? undefined : sub(v.state) };
 }

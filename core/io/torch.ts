@@ -40,6 +40,7 @@ import {
   pyTypeName,
   unpickleAt,
   walkLimit,
+  WalkBudget,
   type CallContext,
   type PyValue,
   type SafeGlobal,
@@ -369,15 +370,20 @@ function keyName(k: PyValue): string | undefined {
 }
 
 /** True when `v` is or (through dicts/lists/tuples) holds a tensor. Bounded depth. */
-export function holdsTensor(v: PyValue, file: string, depth = 0): boolean {
+export function holdsTensor(v: PyValue, file: string, depth = 0, seen = new Set<object>()): boolean {
   walkLimit(file, depth);
   if (v instanceof PyTensor) return true;
+  // A container met again (shared reference) holds no tensor, or the walk would have stopped.
+  if (v !== null && typeof v === 'object') {
+    if (seen.has(v)) return false;
+    seen.add(v);
+  }
   if (v instanceof PyDict) {
-    for (const x of v.values()) if (holdsTensor(x, file, depth + 1)) return true;
+    for (const x of v.values()) if (holdsTensor(x, file, depth + 1, seen)) return true;
     return false;
   }
   if (Array.isArray(v) || v instanceof PyTuple) {
-    for (const x of Array.isArray(v) ? v : v.items) if (holdsTensor(x, file, depth + 1)) return true;
+    for (const x of Array.isArray(v) ? v : v.items) if (holdsTensor(x, file, depth + 1, seen)) return true;
   }
   return false;
 }
@@ -386,8 +392,9 @@ export function holdsTensor(v: PyValue, file: string, depth = 0): boolean {
  * Flatten a state dict: tensor values by key; nested dicts (OrderedDicts of
  * submodules) joined with '.'. Non-tensor values are skipped.
  */
-export function stateDictTensors(value: PyValue, file: string, prefix = '', out = new Map<string, PyTensor>(), depth = 0): Map<string, PyTensor> {
+export function stateDictTensors(value: PyValue, file: string, prefix = '', out = new Map<string, PyTensor>(), depth = 0, budget = new WalkBudget(file)): Map<string, PyTensor> {
   walkLimit(file, depth);
+  budget.visit();
   if (!(value instanceof PyDict)) throw new FileFormatError(file, `expected a state dict, found a ${pyTypeName(value)}`);
   for (const [k, v] of value) {
     const key = keyName(k);
@@ -396,7 +403,7 @@ export function stateDictTensors(value: PyValue, file: string, prefix = '', out 
     if (v instanceof PyTensor) {
       if (out.has(name)) throw new FileFormatError(file, `tensor name "${name}" occurs twice after flattening nested dicts`);
       out.set(name, v);
-    } else if (v instanceof PyDict) stateDictTensors(v, file, `${name}.`, out, depth + 1);
+    } else if (v instanceof PyDict) stateDictTensors(v, file, `${name}.`, out, depth + 1, budget);
   }
   return out;
 }
@@ -452,8 +459,10 @@ export function torchScriptTensors(tf: TorchFile): Map<string, PyTensor> {
   const out = new Map<string, PyTensor>();
   if (!(tf.root instanceof PyObject)) throw new FileFormatError(tf.path, `TorchScript data.pkl holds a ${pyTypeName(tf.root)}, not a module`);
   const decl = classDeclarations(tf);
+  const budget = new WalkBudget(tf.path);
   const walk = (obj: PyObject, prefix: string, depth: number): void => {
     walkLimit(tf.path, depth);
+    budget.visit();
     const state = obj.state;
     if (!(state instanceof PyDict)) return;
     const d = decl(obj.className);

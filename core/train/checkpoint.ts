@@ -136,6 +136,9 @@ export function readLatest(dir: string): CheckpointPointer | undefined {
   } catch {
     throw new FileFormatError(p, 'is not valid JSON; delete it to start over, or restore it from the checkpoint files beside it');
   }
+  if (typeof ptr !== 'object' || ptr === null || typeof ptr.file !== 'string' || !/^[^/\\]+\.safetensors$/.test(ptr.file)) {
+    throw new FileFormatError(p, `is not a checkpoint pointer (expected {"file": "step-....safetensors", "step": N, "epoch": N}); delete it to start over, or restore it from the checkpoint files beside it`);
+  }
   if (!existsSync(join(dir, ptr.file))) throw new FileFormatError(p, `points at ${ptr.file}, which does not exist`);
   return ptr;
 }

@@ -77,9 +77,9 @@ export class InteractorT extends Module {
     super();
     this.multiheadAttn = this.child('multihead_attn', new MultiheadAttention(dModel, nhead, { dropout, batchFirst: true }));
   }
-  /** tgt [B, Lq, d], memory [B, Lk, d] -> [B, Lq, d]. */
-  forward(tgt: Tensor, memory: Tensor): Tensor {
-    return tf.tidy(() => tf.mul(tgt, this.multiheadAttn.forward(tgt, memory, memory)));
+  /** tgt [B, Lq, d], memory [B, Lk, d] -> [B, Lq, d]; keyPaddingMask [B, Lk] bool masks memory positions. */
+  forward(tgt: Tensor, memory: Tensor, keyPaddingMask?: Tensor): Tensor {
+    return tf.tidy(() => tf.mul(tgt, this.multiheadAttn.forward(tgt, memory, memory, keyPaddingMask ? { keyPaddingMask } : {})));
   }
 }
 
@@ -194,7 +194,7 @@ export class Bridger extends Module {
    * s > 0). Returns new tensors owned by the caller (visAdd, textAdd and the
    * carry's v, t); the inputs, including `carry`, are not disposed.
    */
-  stage(s: number, visPatches: Tensor, text: Tensor, carry?: BridgerCarry, capture?: BridgerCapture): BridgerStageResult {
+  stage(s: number, visPatches: Tensor, text: Tensor, carry?: BridgerCarry, capture?: BridgerCapture, textPadMask?: Tensor): BridgerStageResult {
     if (!Number.isInteger(s) || s < 0 || s >= this.numStages) throw new RangeError(`Bridger.stage: stage ${s} out of range [0, ${this.numStages})`);
     const c = this.visWidths[s]!;
     if (visPatches.rank !== 4 || visPatches.shape[3] !== c) {
@@ -223,7 +223,8 @@ export class Bridger extends Module {
         v = this.lnV.at(s - 1).forward(tf.add(v, carry!.v));
         t = this.lnT.at(s - 1).forward(tf.add(t, carry!.t));
       }
-      const fv = this.fusionV.at(s).forward(v, t);
+      // Official: no mask, padded text positions take part. `textPadMask` is the corrected behaviour.
+      const fv = this.fusionV.at(s).forward(v, t, textPadMask);
       const ft = this.fusionT.at(s).forward(t, v);
       capture?.('fusion_v', s, fv);
       capture?.('fusion_t', s, ft);

@@ -20,6 +20,10 @@ export const BridgerOptionsSchema = Type.Object(
     interval: Type.Integer({ minimum: 1, default: 4, description: 'Fuse after every interval-th vision block (official 4: blocks 3, 7, 11).' }),
     blocks: Type.Optional(Type.Array(Type.Integer({ minimum: 0 }), { description: 'Explicit 0-based blocks to fuse after (overrides interval).' })),
     strides: Type.Integer({ minimum: 1, default: 1, description: 'Zoom kernel = stride (official 1 for ViT).' }),
+    maskPadding: Type.Boolean({
+      default: false,
+      description: 'Corrected behaviour (off in the paper configs): padded text positions are masked out of the vision-to-text interaction. The official Bridger attends to them.',
+    }),
   },
   { additionalProperties: false },
 );
@@ -49,7 +53,7 @@ export function createBridger(o: BridgerPluginOptions, ctx: AdapterContext): Ada
     const [gh, gw] = vision.grid;
     const patches = tf.reshape(tf.slice(vision.tokens, [0, vision.prefix, 0], [B, N - vision.prefix, C]), [B, gh, gw, C]);
     const words = text.prefix ? tf.slice(text.tokens, [0, text.prefix, 0], [B, text.tokens.shape[1]! - text.prefix, text.tokens.shape[2]!]) : text.tokens;
-    const r = bridger.stage(s, patches, words, carry, fctx.capturing ? (tap, i, t) => fctx.capture(`bridger.${tap}.${i}`, t) : undefined);
+    const r = bridger.stage(s, patches, words, carry, fctx.capturing ? (tap, i, t) => fctx.capture(`bridger.${tap}.${i}`, t) : undefined, o.maskPadding ? text.padMask : undefined);
     if (r.carry) fctx.scratch.set(bridger, r.carry);
     return {
       vision: { ...vision, tokens: addToTail(vision.tokens, tf.reshape(r.visAdd, [B, gh * gw, C])) },

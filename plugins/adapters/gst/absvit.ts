@@ -73,8 +73,8 @@ export class SideAttention extends Module {
     return w;
   }
 
-  /** x, td: [B, N, C] (td = the raw top-down signal, not normalised). */
-  forward(x: Tensor, td?: Tensor, w: QkvWeights = this.weights()): Tensor {
+  /** x, td: [B, N, C] (td = the raw top-down signal, not normalised); keyBias: additive [B, 1, 1, N]. */
+  forward(x: Tensor, td?: Tensor, w: QkvWeights = this.weights(), keyBias?: Tensor): Tensor {
     return tf.tidy(() => {
       const [B, N, C] = x.shape as [number, number, number];
       const h = this.heads;
@@ -85,7 +85,8 @@ export class SideAttention extends Module {
       const q = heads(lin(x2, w.wq, w.bq), [0, 2, 1, 3]);
       const kT = heads(lin(x2, w.wk, w.bk), [0, 2, 3, 1]);
       const v2 = td ? lin(tf.add(x2, tf.reshape(td, [B * N, C])), w.wv, w.bv && tf.mul(w.bv, 2)) : lin(x2, w.wv, w.bv);
-      const attn = tf.softmax(tf.matMul(q, kT), -1); // [B, h, N, N]
+      const scores = tf.matMul(q, kT);
+      const attn = tf.softmax(keyBias ? tf.add(scores, keyBias) : scores, -1); // [B, h, N, N]
       const o = tf.matMul(attn, heads(v2, [0, 2, 1, 3])); // [B, h, N, hd]
       const merged = h === 1 ? tf.reshape(o, [B * N, C]) : tf.reshape(tf.transpose(o, [0, 2, 1, 3]), [B * N, C]);
       return tf.reshape(lin(merged, this.proj.weight.value, this.proj.bias?.value), [B, N, C]);
@@ -125,9 +126,9 @@ export class SideBlock extends Module {
     this.norm2 = this.child('norm2', new LayerNorm(dim, SIDE_LN_EPS));
     this.mlp = this.child('mlp', new SideMlp(dim, mlpHidden));
   }
-  forward(x: Tensor, td?: Tensor, w?: QkvWeights): Tensor {
+  forward(x: Tensor, td?: Tensor, w?: QkvWeights, keyBias?: Tensor): Tensor {
     return tf.tidy(() => {
-      const x1 = tf.add(x, this.attn.forward(this.norm1.forward(x), td, w));
+      const x1 = tf.add(x, this.attn.forward(this.norm1.forward(x), td, w, keyBias));
       return tf.add(x1, this.mlp.forward(this.norm2.forward(x1)));
     });
   }

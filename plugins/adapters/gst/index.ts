@@ -24,6 +24,7 @@ interface Streams {
 interface Taps {
   patches: Map<number, Tensor>;
   words?: Tensor;
+  padMask?: Tensor;
 }
 
 export function createGst(o: GstPluginOptions, ctx: AdapterContext): Adapter {
@@ -59,12 +60,19 @@ export function createGst(o: GstPluginOptions, ctx: AdapterContext): Adapter {
           ctx.where,
         );
       }
-      hooks.on<BackboneFeatures>('outputs', (f, c) => ((taps(c).words = f.words), f), ctx.where);
+      hooks.on<BackboneFeatures>(
+        'outputs',
+        (f, c) => {
+          Object.assign(taps(c), { words: f.words, padMask: f.padMask });
+          return f;
+        },
+        ctx.where,
+      );
       hooks.on<Tensor>(
         'head.neck',
         (fq, c) => {
           const t = taps(c);
-          const out = gst.forward({ image: c.inputs.image, clipPatches: t.patches, text: t.words! }, c.capturing ? { capture: (n, x) => c.capture(n, x) } : {});
+          const out = gst.forward({ image: c.inputs.image, clipPatches: t.patches, text: t.words!, padMask: t.padMask }, c.capturing ? { capture: (n, x) => c.capture(n, x) } : {});
           c.addLoss('var_loss', out.varLoss);
           return tf.add(fq, out.neckAdd);
         },

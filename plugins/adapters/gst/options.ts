@@ -30,6 +30,10 @@ export const GstOptionsSchema = Type.Object(
     visDim: Int('Output channels of side_linear (the head neck width, cfg.vis_dim).', { default: 512 }),
     promptHidden: Int('Hidden width of the prompt projection Linear(Wt, h)–ReLU–Linear(h, Es).', { default: 32 }),
     topDownScale: Type.Number({ default: 5, description: 'Scale of the top-down transform y = s · (x ⊙ mask) @ (p pᵀ).' }),
+    maskPadding: Type.Boolean({
+      default: false,
+      description: 'Corrected behaviour (off in the paper configs): padded text positions are left out of the prompt mean and masked as attention keys. The official code uses them like words.',
+    }),
     promptNorm: Type.Union([Type.Literal('batch'), Type.Literal('sample')], {
       default: 'batch',
       description:
@@ -55,7 +59,7 @@ export interface ResolvedGstOptions extends GstOptions {
   deepSup: number[];
 }
 
-const DEFAULTS = { mlpRatio: 4, patchSize: 16, promptHidden: 32, topDownScale: 5, promptNorm: 'batch' as const };
+const DEFAULTS = { mlpRatio: 4, patchSize: 16, promptHidden: 32, topDownScale: 5, promptNorm: 'batch' as const, maskPadding: false };
 
 /** Parse "a->k" entries into k -> a (the official `x2side_map`). */
 export function parseFusionMap(entries: readonly string[], depth: number, where = 'fusionMap'): Map<number, number> {

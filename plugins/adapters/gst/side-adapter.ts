@@ -61,6 +61,8 @@ export interface SideInputs {
   clipPatches: Map<number, Tensor>;
   /** [B, L, Wt]: CLIP text tokens after ln_final, padded positions included. */
   text: Tensor;
+  /** [B, L] bool, true at padding; used only with `maskPadding`. */
+  padMask?: Tensor;
 }
 
 export interface SideOutputs {
@@ -108,6 +110,12 @@ export class SideAdapterNetwork extends Module {
     const queries = tf.tile(tf.add(this.query_embed.value, this.query_pos_embed.value), [B, 1, 1]);
     const prompt = this.proj.forward(inp.text); // [B, L, C]
     const prefix = Q + L;
+    // Corrected behaviour (`maskPadding`, off in the paper configs): padded text positions
+    // are left out of the prompt mean and masked as attention keys.
+    const valid = o.maskPadding && inp.padMask ? tf.expandDims(tf.cast(tf.logicalNot(inp.padMask), 'float32'), 2) : undefined; // [B, L, 1]
+    const keyBias = valid
+      ? tf.reshape(tf.concat([tf.zeros([B, Q]), tf.mul(tf.sub(1, tf.squeeze(valid, [2])), -1e9), tf.zeros([B, HW])], 1), [B, 1, 1, Q + L + HW])
+      : undefined;
     const N = prefix + HW;
 
     const fuse = (k: number, x: Tensor): Tensor => {
@@ -130,7 +138,7 @@ export class SideAdapterNetwork extends Module {
     const qkvW = blocks.map((b) => b.attn.weights()); // sliced once, used by both passes
     let x = input;
     blocks.forEach((blk, i) => {
-      x = blk.forward(x, undefined, qkvW[i]);
+      x = blk.forward(x, undefined, qkvW[i], keyBias);
       capture?.(`side.pass1.block${i}`, x);
     });
 
@@ -138,7 +146,7 @@ export class SideAdapterNetwork extends Module {
     // normalised over the batch axis ('batch') or per sample ('sample');
     // y = topDownScale · (x ⊙ mask) @ (p pᵀ) with the unnormalised p, computed as the
     // rank-1 product ((x ⊙ mask)·p) pᵀ (never forms the [B, C, C] matrix).
-    const p = tf.mean(prompt, 1); // [B, C]
+    const p = valid ? tf.div(tf.sum(tf.mul(prompt, valid), 1), tf.maximum(tf.sum(valid, 1), 1)) : tf.mean(prompt, 1); // [B, C]
     const pn = normalize(p, o.promptNorm === 'batch' ? 0 : 1);
     const p3 = tf.reshape(p, [B, 1, C]);
     const cos = tf.sum(tf.mul(normalize(x, 2), tf.reshape(pn, [B, 1, C])), 2, true); // [B, N, 1]
@@ -154,7 +162,7 @@ export class SideAdapterNetwork extends Module {
     const xs: Tensor[] = [];
     blocks.forEach((blk, i) => {
       inVar.push(x);
-      x = blk.forward(x, td[i], qkvW[i]);
+      x = blk.forward(x, td[i], qkvW[i], keyBias);
       outVar.push(x);
       capture?.(`side.pass2.block${i}`, x);
       const idx = i + 1;

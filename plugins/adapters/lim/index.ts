@@ -22,6 +22,10 @@ export const LimOptions = Type.Object(
     hidden: Type.Integer({ minimum: 1, default: 32, description: 'Bottleneck width of the prompt projection.' }),
     reverse: Type.Boolean({ default: false, description: 'Also project the vision class token into the text stream (official use_txt_add; off in the paper).' }),
     initStd: Type.Number({ minimum: 0, default: 0.02, description: 'Linear weights start N(0, std), biases 0 (official).' }),
+    maskPadding: Type.Boolean({
+      default: false,
+      description: 'Corrected behaviour (off in the paper configs): prompts made from padded text positions are zeroed and masked out of the vision attention. The official code inserts them like real words.',
+    }),
   },
   { additionalProperties: false },
 );
@@ -29,7 +33,7 @@ export type LimOptions = Static<typeof LimOptions>;
 
 /** Values of the backbone's `embed` hook point (see plugins/backbones/clip/README.md). */
 interface Streams {
-  vision: { tokens: Tensor; prefix: number; grid: [number, number] };
+  vision: { tokens: Tensor; prefix: number; grid: [number, number]; keyPaddingMask?: Tensor };
   text: { tokens: Tensor; prefix: number; ids: Tensor; padMask: Tensor };
 }
 
@@ -48,8 +52,10 @@ function projection(inDim: number, hidden: number, outDim: number, std: number):
 export class Intertwiner extends Module {
   readonly proj: Sequential;
   readonly proj_txt?: Sequential;
+  private readonly maskPadding: boolean;
   constructor(textWidth: number, visionWidth: number, o: LimOptions) {
     super();
+    this.maskPadding = o.maskPadding;
     this.proj = this.child('proj', projection(textWidth, o.hidden, visionWidth, o.initStd));
     if (o.reverse) this.proj_txt = this.child('proj_txt', projection(visionWidth, o.hidden, textWidth, o.initStd));
   }
@@ -58,7 +64,16 @@ export class Intertwiner extends Module {
   intertwine(s: Streams): Streams {
     const { tokens, prefix, grid } = s.vision;
     const [B, N, W] = tokens.shape as [number, number, number];
-    const prompts = this.proj.forward(s.text.tokens);
+    let prompts = this.proj.forward(s.text.tokens);
+    let keyPaddingMask = s.vision.keyPaddingMask;
+    if (this.maskPadding) {
+      const pad = s.text.padMask; // [B, L] bool
+      prompts = tf.mul(prompts, tf.expandDims(tf.cast(tf.logicalNot(pad), 'float32'), 2));
+      const none = (n: number) => tf.zeros([B, n], 'bool');
+      const before = keyPaddingMask ? tf.slice(keyPaddingMask, [0, 0], [B, 1]) : none(1);
+      const after = keyPaddingMask ? tf.slice(keyPaddingMask, [0, 1], [B, N - 1]) : none(N - 1);
+      keyPaddingMask = tf.concat([before, pad, after], 1);
+    }
     const head = tf.slice(tokens, [0, 0, 0], [B, 1, W]);
     const rest = tf.slice(tokens, [0, 1, 0], [B, N - 1, W]);
     let text = s.text;
@@ -69,7 +84,7 @@ export class Intertwiner extends Module {
       const add = this.proj_txt.forward(head);
       text = { ...text, tokens: tf.concat([add, text.tokens], 1), prefix: text.prefix + 1 };
     }
-    return { vision: { tokens: tf.concat([head, prompts, rest], 1), prefix: prefix + prompts.shape[1]!, grid }, text };
+    return { vision: { tokens: tf.concat([head, prompts, rest], 1), prefix: prefix + prompts.shape[1]!, grid, ...(keyPaddingMask ? { keyPaddingMask } : {}) }, text };
   }
 }
 

@@ -44,11 +44,11 @@ export class ResidualAttentionBlock extends Module {
     this.points = { sa: `${p}.shortcut.attn`, sm: `${p}.shortcut.mlp`, ba: `${p}.branch.attn`, bm: `${p}.branch.mlp` };
   }
 
-  /** x [B, N, W] batch-first; attnMask additive [N, N] (text: causal). */
-  forward(x: Tensor, hooks: Hooks, ctx: ForwardContext, attnMask?: Tensor): Tensor {
+  /** x [B, N, W] batch-first; attnMask additive [N, N] (text: causal); keyPaddingMask [B, N] bool (true = ignore). */
+  forward(x: Tensor, hooks: Hooks, ctx: ForwardContext, attnMask?: Tensor, keyPaddingMask?: Tensor): Tensor {
     const { sa, sm, ba, bm } = this.points;
     const h1 = this.ln_1.forward(x);
-    let a = this.attn.selfAttention(h1, attnMask ? { attnMask } : {});
+    let a = this.attn.selfAttention(h1, { ...(attnMask ? { attnMask } : {}), ...(keyPaddingMask ? { keyPaddingMask } : {}) });
     if (hooks.active(ba)) a = hooks.run<BranchValue>(ba, { x: h1, y: a }, ctx).y;
     const x1 = tf.add(hooks.run(sa, x, ctx), a);
     const h2 = this.ln_2.forward(x1);

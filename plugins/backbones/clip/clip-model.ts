@@ -20,6 +20,8 @@ export interface VisionStream {
   tokens: Tensor;
   prefix: number;
   grid: [number, number];
+  /** Optional [B, N] bool: tokens no other token may attend to (e.g. prompts of padded text positions). */
+  keyPaddingMask?: Tensor;
 }
 
 export interface TextStream {
@@ -161,7 +163,7 @@ export class ClipModel extends Module {
     const steps = Math.max(vblocks.length, tblocks.length);
     for (let i = 0; i < steps; i++) {
       let { vision, text } = state;
-      if (i < vblocks.length) vision = { ...vision, tokens: vblocks.at(i).forward(vision.tokens, hooks, ctx) };
+      if (i < vblocks.length) vision = { ...vision, tokens: vblocks.at(i).forward(vision.tokens, hooks, ctx, undefined, vision.keyPaddingMask) };
       const tj = vblocks.length ? this.textBlockAt(i) : i < tblocks.length ? [i] : [];
       for (const j of tj) text = { ...text, tokens: tblocks.at(j).forward(text.tokens, hooks, ctx, mask) };
       ctx.capture(`vis_tokens.${i}`, () => vision.tokens);

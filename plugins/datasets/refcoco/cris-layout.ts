@@ -16,6 +16,7 @@ import { BadSampleError } from '../../../core/data/bad-sample.js';
 import type { DatasetSource, RefRecord } from '../../../core/data/contracts.js';
 import { loadImageFile, loadMaskFile } from '../../../core/data/decode.js';
 import { FileFormatError } from '../../../core/errors.js';
+import { decodeUtf8 } from '../../../core/io/utf8.js';
 import type { ImageBuffer } from '../../../core/vision/image.js';
 import { COCO_CATEGORY_NAMES, checkSplit, compareOfficialSizes } from './names.js';
 
@@ -70,8 +71,11 @@ export class CrisLayoutSource implements DatasetSource {
     const file = join(this.dirs.anns, `${split}.json`);
     let data: unknown;
     try {
-      data = JSON.parse(readFileSync(file, 'utf8'));
+      data = JSON.parse(decodeUtf8(readFileSync(file), (problem) => {
+        throw new FileFormatError(file, problem);
+      }));
     } catch (e) {
+      if (e instanceof FileFormatError) throw e;
       throw new FileFormatError(file, `cannot read the annotation list: ${(e as Error).message}`, { cause: e });
     }
     if (!Array.isArray(data)) throw new FileFormatError(file, 'expected a JSON list of {segment_id, img_name, sentences, ...}');

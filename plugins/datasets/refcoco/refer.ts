@@ -19,7 +19,8 @@ import { BadSampleError } from '../../../core/data/bad-sample.js';
 import type { DatasetSource, RefRecord } from '../../../core/data/contracts.js';
 import { loadImageFile } from '../../../core/data/decode.js';
 import { DataError, FileFormatError } from '../../../core/errors.js';
-import { toPlain, unpickle } from '../../../core/io/pickle.js';
+import { decodeUtf8 } from '../../../core/io/utf8.js';
+import { MAX_WALK, WalkBudget, toPlain, unpickle } from '../../../core/io/pickle.js';
 import type { ImageBuffer } from '../../../core/vision/image.js';
 import { pyStrip } from '../../backbones/clip/tokenizer/clean.js';
 import { annToMask, crisMaskPng, type CocoSegmentation } from './coco-mask.js';
@@ -78,6 +79,15 @@ interface ReferIndex {
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v);
 
+/** The file's bytes, or a FileFormatError naming it (a folder, no permission...). */
+function readOrFail(file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (e) {
+    throw new FileFormatError(file, `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+  }
+}
+
 export function referFiles(root: string, dir: string, splitBy: string): { refs: string; instances: string } {
   return { refs: join(root, dir, `refs(${splitBy}).p`), instances: join(root, dir, 'instances.json') };
 }
@@ -110,7 +120,9 @@ export class ReferSource implements DatasetSource {
     const { refs: refsFile, instances: instFile } = this.files;
     for (const f of [refsFile, instFile]) if (!existsSync(f)) throw new FileFormatError(f, 'not found (REFER layout: <root>/<dataset>/refs(<splitBy>).p and instances.json)');
     // refs(<splitBy>).p
-    const plain = toPlain(unpickle(new Uint8Array(readFileSync(refsFile)), { file: refsFile }), refsFile);
+    const bytes = new Uint8Array(readOrFail(refsFile));
+    // Legitimate refs files hold far fewer values than bytes; a pickle bomb holds far more.
+    const plain = toPlain(unpickle(bytes, { file: refsFile }), refsFile, 0, new WalkBudget(refsFile, Math.max(MAX_WALK, bytes.length)));
     if (!Array.isArray(plain)) throw new FileFormatError(refsFile, `expected a pickled list of refs, got ${plain === null ? 'None' : typeof plain}`);
     const refs = plain.map((ref, index) => {
       if (!isObj(ref)) throw new FileFormatError(refsFile, `ref #${index} is not a dict`);
@@ -121,8 +133,11 @@ export class ReferSource implements DatasetSource {
     // instances.json: keep only what the refs use.
     let inst: unknown;
     try {
-      inst = JSON.parse(readFileSync(instFile, 'utf8'));
+      inst = JSON.parse(decodeUtf8(readOrFail(instFile), (problem) => {
+        throw new FileFormatError(instFile, problem);
+      }));
     } catch (e) {
+      if (e instanceof FileFormatError) throw e;
       throw new FileFormatError(instFile, `not JSON: ${(e as Error).message}`, { cause: e });
     }
     if (!isObj(inst) || !Array.isArray(inst.images) || !Array.isArray(inst.annotations)) {

@@ -53,7 +53,8 @@ export function formatAjvErrors(errors: readonly ErrorObject[], doc: unknown, ba
     const value = getAt(doc, parsePointer(pointer));
     const file = fileOf(pointer);
     const at = `${file ? `${file}: ` : ''}${humanPath(pointer)}`;
-    const got = `(got ${JSON.stringify(value)}${value !== undefined ? `, a ${typeName(value)}` : ''})`;
+    const tn = typeName(value);
+    const got = `(got ${JSON.stringify(value)}${value !== undefined ? `, ${/^[aeiou]/.test(tn) ? 'an' : 'a'} ${tn}` : ''})`;
     // A union of literals reports one `const` error per branch plus `anyOf`: say it once.
     const consts = errs.filter((e) => e.keyword === 'const').map((e) => JSON.stringify((e.params as { allowedValue: unknown }).allowedValue));
     if (consts.length && errs.some((e) => e.keyword === 'anyOf')) {

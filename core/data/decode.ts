@@ -56,8 +56,11 @@ export async function readDataFile(path: string, kind: 'image' | 'mask' = 'image
 }
 
 function firstLine(e: unknown): string {
-  return String((e as Error)?.message ?? e).split('\n')[0]!;
+  return String((e as Error)?.message ?? e).split('\n')[0]!.replace(/:\s*$/, '');
 }
+
+/** Largest image decoded: sharp's own default input limit (0x3FFF²: 268 megapixels, ~800 MB as RGB). */
+export const MAX_IMAGE_PIXELS = 0x3fff * 0x3fff;
 
 /** OpenCV's CMYK→RGB on libjpeg's stored (Adobe-inverted) values; `ink` are libvips' (= 255 − stored). */
 function cmykToRgb(ink: Uint8Array | Buffer, n: number): Uint8Array {
@@ -82,11 +85,19 @@ export async function decodeImage(bytes: Uint8Array, file: string, options: Deco
   const input = { failOn: 'error' as const, ignoreIcc: true, autoOrient };
   let meta: Metadata;
   try {
-    meta = await sharp(bytes, input).metadata();
+    // Header only (no pixels are allocated): the size limit is checked below, with the size in the message.
+    meta = await sharp(bytes, { ...input, limitInputPixels: false }).metadata();
   } catch (e) {
     throw new BadSampleError('unreadable-image', file, `cannot decode the image: ${firstLine(e)}`, { cause: e });
   }
   if (!meta.width || !meta.height) throw new BadSampleError('empty-image', file, `the image has no pixels (${meta.width ?? 0}×${meta.height ?? 0})`);
+  if (meta.width * meta.height > MAX_IMAGE_PIXELS) {
+    throw new BadSampleError(
+      'unreadable-image',
+      file,
+      `the image header says ${meta.width}×${meta.height} pixels (${Math.round((meta.width * meta.height) / 1e6)} megapixels), more than the ${Math.round(MAX_IMAGE_PIXELS / 1e6)}-megapixel limit; refusing to decode it (a corrupt header, or resize the image)`,
+    );
+  }
   try {
     if (meta.space === 'cmyk') {
       const { data, info } = await sharp(bytes, input).pipelineColourspace('cmyk').toColourspace('cmyk').raw().toBuffer({ resolveWithObject: true });

@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { FileFormatError } from '../errors.js';
 import { ROOT } from '../../test/fixtures.js';
 import { parseCheckpoint } from './checkpoint.js';
-import { PyStorage, PyTensor, toPlain, unpickle } from './pickle.js';
-import { tensorData } from './torch.js';
+import { PyDict, PyStorage, PyTensor, toPlain, unpickle } from './pickle.js';
+import { holdsTensor, stateDictTensors, tensorData } from './torch.js';
 import { parseZip } from './zip.js';
 import { makeZip } from './zip-testing.js';
 
@@ -183,6 +183,76 @@ describe('fuzz: mutated files fail only with FileFormatError', () => {
         },
       ),
       { numRuns: 400, seed: 3 },
+    );
+  });
+
+  it('shared references (memo GET, DUP) cannot expand a small pickle into a huge walk', () => {
+    // Random well-formed programs that keep one value x on the stack and rebuild it from
+    // shared references: `x = (x, x)` repeated n times is 2^n leaves in 2n bytes.
+    const key = (k: string) => [0x58, k.length, 0, 0, 0, ...Buffer.from(k)]; // BINUNICODE
+    const step = fc.constantFrom(
+      [0x32, 0x86], // DUP TUPLE2: (x, x)
+      [0x32, 0x32, 0x87], // DUP DUP TUPLE3: (x, x, x)
+      [0x71, 0, 0x30, 0x5d, 0x68, 0, 0x61, 0x68, 0, 0x61], // [x, x] through the memo
+      [0x71, 1, 0x30, 0x7d, ...key('a'), 0x68, 1, 0x73, ...key('b'), 0x68, 1, 0x73], // {a: x, b: x}
+      [0x85], // (x,)
+    );
+    const leaf = fc.constantFrom([0x5d], [0x7d], [0x4e], key('w'));
+    fc.assert(
+      fc.property(leaf, fc.array(step, { minLength: 1, maxLength: 70, size: 'max' }), fc.constantFrom('', 'state_dict', 'epoch'), (first, steps, wrap) => {
+        const body = Buffer.from([...first, ...steps.flat()]);
+        const pkl = wrap ? Buffer.concat([Buffer.from([0x80, 0x02, 0x7d, ...key(wrap)]), body, Buffer.from([0x73, 0x2e])]) : Buffer.concat([Buffer.from([0x80, 0x02]), body, Buffer.from([0x2e])]);
+        const t0 = performance.now();
+        for (const walk of [
+          () => toPlain(unpickle(pkl, { file: 'f.pkl' }), 'f.pkl'),
+          () => {
+            const v = unpickle(pkl, { file: 'f.pkl' });
+            holdsTensor(v, 'f.pkl');
+            if (v instanceof PyDict) stateDictTensors(v, 'f.pkl');
+          },
+          () => parseCheckpoint(makeZip([{ name: 'a/data.pkl', data: pkl }, { name: 'a/version', data: Buffer.from('3\n') }]), 'f.pth'),
+        ]) {
+          try {
+            walk();
+          } catch (e) {
+            if (!(e instanceof FileFormatError)) throw new Error(`non-FileFormatError ${(e as Error).name}: ${(e as Error).message}\n${pkl.toString('hex')}`, { cause: e });
+          }
+        }
+        expect(performance.now() - t0).toBeLessThan(3000);
+      }),
+      { numRuns: 80, seed: 11 },
+    );
+  });
+
+  it('strings that are not UTF-8 fail with FileFormatError naming the offset, as Python\'s pickle.load fails', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 1, maxLength: 40 }), (bytes) => {
+        const b = Buffer.from(bytes);
+        const len = Buffer.alloc(4);
+        len.writeUInt32LE(b.length);
+        const pkl = Buffer.concat([Buffer.from([0x80, 0x02, 0x58]), len, b, Buffer.from([0x2e])]);
+        const valid = (() => {
+          try {
+            new TextDecoder('utf-8', { fatal: true }).decode(b);
+            return true;
+          } catch {
+            return false;
+          }
+        })();
+        if (valid) expect(unpickle(pkl, { file: 'f.pkl' })).toBe(b.toString('utf8'));
+        else {
+          try {
+            const v = unpickle(pkl, { file: 'f.pkl' });
+            // Only encoded surrogates (ED A0..BF xx) are let through, as 'surrogatepass' does.
+            expect(b.includes(0xed)).toBe(true);
+            expect(typeof v).toBe('string');
+          } catch (e) {
+            expect(e).toBeInstanceOf(FileFormatError);
+            expect((e as Error).message).toMatch(/not valid UTF-8: byte 0x[0-9a-f]{2} at file offset \d+/);
+          }
+        }
+      }),
+      { numRuns: 300, seed: 5 },
     );
   });
 

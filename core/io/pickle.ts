@@ -1167,7 +1167,38 @@ export class WalkBudget {
     readonly limit = MAX_WALK,
   ) {}
   visit(): void {
-    if (++this.used > this.limit) throw new FileFormatError(this.file, `data expands to more than ${this.limit} values through shared references (a pickle bomb?)`);
+    if (++this.used > this.limit) this.refuse();
+  }
+
+  /**
+   * Refuse `v` up front when walking it would visit more than the budget: its expanded
+   * size is counted once per distinct object (linear in the pickle, not in the expansion).
+   */
+  check(v: PyValue): void {
+    const sizes = new Map<object, number>();
+    const size = (x: PyValue, depth: number): number => {
+      walkLimit(this.file, depth);
+      if (x === null || typeof x !== 'object' || x instanceof Uint8Array) return 1;
+      const known = sizes.get(x);
+      if (known !== undefined) return known;
+      let n = 1;
+      const add = (c: PyValue) => {
+        n = Math.min(n + size(c, depth + 1), this.limit + 1);
+      };
+      if (Array.isArray(x)) x.forEach(add);
+      else if (x instanceof PyTuple) x.items.forEach(add);
+      else if (x instanceof PySet) x.forEach(add);
+      else if (x instanceof PyDict) for (const [k, c] of x) (add(k), add(c));
+      else if (x instanceof PyObject && x.state !== undefined) add(x.state);
+      sizes.set(x, n);
+      if (n > this.limit - this.used) this.refuse();
+      return n;
+    };
+    size(v, 0);
+  }
+
+  private refuse(): never {
+    throw new FileFormatError(this.file, `data expands to more than ${this.limit} values through shared references (a pickle bomb?)`);
   }
 }
 
@@ -1178,10 +1209,14 @@ export class WalkBudget {
  * numpy dtypes their code, other objects `{ __class__, state }`. Bounded depth and
  * bounded visits (`budget`: shared references are expanded, so a pickle bomb is refused).
  */
-export function toPlain(v: PyValue, file = '<pickle>', depth = 0, budget = new WalkBudget(file)): unknown {
+export function toPlain(v: PyValue, file = '<pickle>', depth = 0, budget?: WalkBudget): unknown {
+  if (!budget) {
+    budget = new WalkBudget(file);
+    budget.check(v);
+  }
   walkLimit(file, depth);
   budget.visit();
-  const sub = (x: PyValue) => toPlain(x, file, depth + 1, budget);
+  const sub = (x: PyValue): unknown => toPlain(x, file, depth + 1, budget);
   if (v === null || typeof v !== 'object' || v instanceof Uint8Array) return v;
   if (Array.isArray(v)) return v.map(sub);
   if (v instanceof PyTuple) return v.items.map(sub);

@@ -23,6 +23,24 @@ export const DTYPE_BYTES: Record<DType, number> = {
   float32: 4, float16: 2, bfloat16: 2, float64: 8, int64: 8, int32: 4, int16: 2, int8: 1, uint8: 1, bool: 1,
 };
 
+/** Number of NaN and ±Inf elements of a floating-point tensor (0 for integer and bool dtypes). */
+export function countNonFinite(t: RawTensor): number {
+  const d = t.data;
+  let n = 0;
+  if (t.dtype === 'float32' || t.dtype === 'float64') {
+    const f = d as Float32Array | Float64Array;
+    for (let i = 0; i < f.length; i++) {
+      const v = f[i]!;
+      if (v - v !== 0) n++;
+    }
+  } else if (t.dtype === 'float16' || t.dtype === 'bfloat16') {
+    const h = d as Uint16Array;
+    const exp = t.dtype === 'float16' ? 0x7c00 : 0x7f80;
+    for (let i = 0; i < h.length; i++) if ((h[i]! & exp) === exp) n++;
+  }
+  return n;
+}
+
 /** IEEE half-precision bits to a float. */
 export function halfToFloat(h: number): number {
   const s = h & 0x8000 ? -1 : 1;

@@ -392,7 +392,11 @@ export function holdsTensor(v: PyValue, file: string, depth = 0, seen = new Set<
  * Flatten a state dict: tensor values by key; nested dicts (OrderedDicts of
  * submodules) joined with '.'. Non-tensor values are skipped.
  */
-export function stateDictTensors(value: PyValue, file: string, prefix = '', out = new Map<string, PyTensor>(), depth = 0, budget = new WalkBudget(file)): Map<string, PyTensor> {
+export function stateDictTensors(value: PyValue, file: string, prefix = '', out = new Map<string, PyTensor>(), depth = 0, budget?: WalkBudget): Map<string, PyTensor> {
+  if (!budget) {
+    budget = new WalkBudget(file);
+    budget.check(value);
+  }
   walkLimit(file, depth);
   budget.visit();
   if (!(value instanceof PyDict)) throw new FileFormatError(file, `expected a state dict, found a ${pyTypeName(value)}`);

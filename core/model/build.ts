@@ -3,8 +3,9 @@
  * every part is created and every hook point and mount path is checked before
  * anything is attached, so a bad config never leaves a half-built model.
  */
-import { ConfigError } from '../errors.js';
-import { Module, formatLoadReport, nameMatcher } from '../nn/module.js';
+import { CheckpointMismatchError, ConfigError, FileFormatError } from '../errors.js';
+import { Module, formatLoadReport, nameMatcher, type LoadReport } from '../nn/module.js';
+import { countNonFinite } from '../io/raw-tensor.js';
 import { seedInit } from '../nn/init.js';
 import type { Registry } from '../registry/registry.js';
 import { humanPath } from '../config/pointer.js';
@@ -137,6 +138,26 @@ export function applyFreezeRule(model: SegmentationModel, rule: { backbone: 'pet
  */
 export function loadModelCheckpoint(model: SegmentationModel, path: string): string {
   const ck = readCheckpoint(path, { strip: ['module.'] });
-  const report = model.loadStateDict(ck.tensors, { strict: false, ignore: ['*.log_jacobians.*', '*num_batches_tracked'] });
+  let tensors = ck.tensors;
+  // Ours (written by `zoo train`): model state under `model/`, optimiser state under `optim/` (not wanted here).
+  if (typeof ck.metadata.checkpoint === 'string' && [...tensors.keys()].some((n) => n.startsWith('model/'))) {
+    tensors = new Map([...tensors].filter(([n]) => n.startsWith('model/')).map(([n, t]) => [n.slice(6), t]));
+  }
+  const names = new Set(model.stateShapes().keys());
+  for (const [name, t] of tensors) {
+    if (!names.has(name)) continue;
+    const bad = countNonFinite(t);
+    if (bad) throw new FileFormatError(path, `tensor "${name}" holds ${bad} NaN/Inf value${bad === 1 ? '' : 's'} (of ${t.data.length}); refusing to initialise the model from diverged weights`);
+  }
+  let report: LoadReport;
+  try {
+    report = model.loadStateDict(tensors, { strict: false, ignore: ['*.log_jacobians.*', '*num_batches_tracked'] });
+  } catch (e) {
+    if (e instanceof CheckpointMismatchError) throw new CheckpointMismatchError(`model.checkpoint ${path}: ${e.message}`, { cause: e });
+    throw e;
+  }
+  if (report.loaded.length === 0) {
+    throw new CheckpointMismatchError(formatLoadReport(report, `model.checkpoint ${path}: no tensor name matches the model (${tensors.size} tensors in the file)`));
+  }
   return formatLoadReport(report, `loaded ${path}`);
 }

@@ -12,10 +12,11 @@ import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { tf } from '../runtime/tf.js';
-import { FileFormatError, RuntimeFailure } from '../errors.js';
+import { CheckpointMismatchError, FileFormatError, RuntimeFailure } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic-write.js';
-import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
-import type { RawTensor } from '../io/raw-tensor.js';
+import { parseSafetensors, writeSafetensors, type SafetensorsFile } from '../io/safetensors.js';
+import { countNonFinite, type RawTensor } from '../io/raw-tensor.js';
+import { parseCheckpoint, sniffCheckpoint } from '../io/checkpoint.js';
 import { formatLoadReport, tensorToRaw, toTorchLayout, type LoadReport } from '../nn/module.js';
 import type { SegmentationModel } from '../model/model.js';
 import type { Optimizer, OptimizerState } from './optimizers.js';
@@ -91,7 +92,7 @@ export interface LoadedCheckpoint {
  * built from the same config.
  */
 export function loadCheckpoint(path: string, model: SegmentationModel, opts: { strict?: boolean } = {}): LoadedCheckpoint {
-  const f = readSafetensors(path);
+  const f = readOwnCheckpoint(path);
   const raw = f.metadata.checkpoint;
   if (!raw) throw new FileFormatError(path, 'is not a barleria-zoo checkpoint (no "checkpoint" metadata); to initialise from an official checkpoint use model.checkpoint in the config');
   let meta: CheckpointMeta;
@@ -112,13 +113,68 @@ export function loadCheckpoint(path: string, model: SegmentationModel, opts: { s
       (slots[pn] ??= {})[rest.slice(cut + 1)] = f.get(name).data as Float32Array;
     }
   }
+  checkTensors(path, model, state, slots);
   // The checkpoint must cover every trainable parameter and buffer; frozen weights come from the config.
-  const report = model.loadStateDict(state, { strict: false });
+  let report: LoadReport;
+  try {
+    report = model.loadStateDict(state, { strict: false });
+  } catch (e) {
+    if (e instanceof CheckpointMismatchError) throw new CheckpointMismatchError(`${path}: ${e.message}`, { cause: e });
+    throw e;
+  }
   const trainableMissing = report.missing.filter((n) => [...model.namedParameters()].some(([m, p]) => m === n && p.requiresGrad));
   if ((opts.strict ?? true) && (trainableMissing.length || report.unexpected.length)) {
     throw new RuntimeFailure(formatLoadReport({ ...report, missing: trainableMissing }, `${path} does not fit this model (built from a different config?)`));
   }
   return { meta, report, optimizer: Object.keys(slots).length ? { step: meta.optimizerStep, slots } : undefined };
+}
+
+/**
+ * Read one of our checkpoints (safetensors). Other formats are refused with what they
+ * are: a torch.save file belongs in `model.checkpoint`, anything else is described.
+ */
+function readOwnCheckpoint(path: string): SafetensorsFile {
+  let buf: Buffer;
+  try {
+    if (!statSync(path).isFile()) throw new FileFormatError(path, 'is not a file');
+    buf = readFileSync(path);
+  } catch (e) {
+    if (e instanceof FileFormatError) throw e;
+    throw new FileFormatError(path, `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+  }
+  const kind = sniffCheckpoint(buf);
+  if (kind === 'zip' || kind === 'pickle') {
+    throw new FileFormatError(path, `is a ${kind === 'zip' ? 'torch.save (zip)' : 'pickle (legacy torch.save)'} file, not a checkpoint written by \`zoo train\` (safetensors); to initialise a model from official weights set model.checkpoint in the config`);
+  }
+  // Not even safetensors-shaped (no "{" after a plausible length): say what the file is instead.
+  if (kind === undefined && buf.length >= 9 && buf[8] !== 0x7b && buf.readBigUInt64LE(0) > BigInt(buf.length)) parseCheckpoint(buf, path);
+  return parseSafetensors(buf, path);
+}
+
+/**
+ * Every tensor must have the dtype `zoo train` writes for its variable (float32, or
+ * int32/int64 for integer buffers) and finite values: NaN/Inf weights are refused here,
+ * naming the tensor, rather than producing NaN masks later.
+ */
+function checkTensors(path: string, model: SegmentationModel, state: Map<string, RawTensor>, slots: OptimizerState['slots']): void {
+  const want = new Map<string, string>();
+  for (const [n, p] of model.namedParameters()) want.set(n, p.variable.dtype);
+  for (const [n, b] of model.namedBuffers()) want.set(n, b.variable.dtype);
+  for (const [name, t] of state) {
+    const w = want.get(name);
+    if (w === undefined) continue; // reported as unexpected
+    const ok = w === 'int32' ? t.dtype === 'int32' || t.dtype === 'int64' : t.dtype === 'float32';
+    if (!ok) throw new FileFormatError(path, `tensor "model/${name}" is ${t.dtype}; the model's ${name} is ${w} (checkpoints written by zoo train hold float32 and int32; is this file from another program?)`);
+    const bad = countNonFinite(t);
+    if (bad) throw new FileFormatError(path, `tensor "model/${name}" holds ${bad} NaN/Inf value${bad === 1 ? '' : 's'} (of ${t.data.length}); refusing to load diverged weights (resume from an earlier checkpoint)`);
+  }
+  for (const [param, byslot] of Object.entries(slots)) {
+    for (const [slot, data] of Object.entries(byslot)) {
+      if (!(data instanceof Float32Array)) throw new FileFormatError(path, `tensor "optim/${param}/${slot}" is not float32`);
+      const bad = countNonFinite({ dtype: 'float32', shape: [data.length], data });
+      if (bad) throw new FileFormatError(path, `tensor "optim/${param}/${slot}" holds ${bad} NaN/Inf value${bad === 1 ? '' : 's'}; refusing to resume from diverged optimiser state`);
+    }
+  }
 }
 
 export interface CheckpointPointer {
@@ -150,9 +206,22 @@ export function commitCheckpoint(dir: string, model: SegmentationModel, optimize
   writeFileAtomic(join(dir, 'latest.json'), JSON.stringify({ file, step: meta.step, epoch: meta.epoch } satisfies CheckpointPointer, null, 2) + '\n');
   const numbered = readdirSync(dir).filter((f) => /^step-\d+\.safetensors$/.test(f)).sort();
   for (const old of numbered.slice(0, Math.max(0, numbered.length - keep))) if (old !== file) rmSync(join(dir, old), { force: true });
-  // Temp files of an interrupted earlier write.
-  for (const t of readdirSync(dir).filter((f) => f.endsWith('.tmp'))) if (Date.now() - statSync(join(dir, t)).mtimeMs > 60_000) rmSync(join(dir, t), { force: true });
+  // Temp files of an interrupted earlier write: of a process that is gone (killed mid-write), or old.
+  for (const t of readdirSync(dir).filter((f) => f.endsWith('.tmp'))) {
+    const pid = Number(/\.(\d+)\.\d+\.tmp$/.exec(t)?.[1] ?? NaN);
+    const writerGone = Number.isSafeInteger(pid) && pid !== process.pid && !processAlive(pid);
+    if (writerGone || Date.now() - statSync(join(dir, t)).mtimeMs > 60_000) rmSync(join(dir, t), { force: true });
+  }
   return join(dir, file);
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 export function describeCheckpoint(path: string): string {

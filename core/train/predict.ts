@@ -7,6 +7,8 @@
 import sharp from 'sharp';
 import { tf } from '../runtime/tf.js';
 import { FileFormatError, UsageError } from '../errors.js';
+import { BadSampleError } from '../data/bad-sample.js';
+import { loadImageFile } from '../data/decode.js';
 import { writeFileAtomic } from '../io/atomic-write.js';
 import type { SegmentationModel } from '../model/model.js';
 import { letterboxImage } from '../vision/letterbox.js';
@@ -15,13 +17,16 @@ import { predictionToOriginal, RIS_MASK_THRESHOLD } from '../metrics/ris-eval.js
 import type { ImageBuffer } from '../vision/image.js';
 import type { Affine } from '../vision/affine.js';
 
+/**
+ * Decode an image exactly as the data pipeline does for training and evaluation (EXIF
+ * orientation, CMYK, 16-bit and grey as cv2; size limit): core/data/decode.ts.
+ */
 export async function decodeImageFile(path: string): Promise<ImageBuffer<Uint8Array>> {
   try {
-    const { data, info } = await sharp(path, { failOn: 'error' }).toColourspace('srgb').removeAlpha().raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
-    if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels`);
-    return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), height: info.height, width: info.width, channels: 3 };
+    return await loadImageFile(path);
   } catch (e) {
-    throw new FileFormatError(path, `cannot decode image: ${(e as Error).message}`);
+    if (e instanceof BadSampleError) throw new FileFormatError(path, e.detail, { cause: e });
+    throw e;
   }
 }
 

@@ -11,6 +11,7 @@ import { tf } from '../runtime/tf.js';
 import { selectBackend, type BackendChoice } from '../runtime/backend.js';
 import { ConfigError, RuntimeFailure, UsageError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic-write.js';
+import { nanBatchFault } from '../io/faults.js';
 import type { Registry } from '../registry/registry.js';
 import { pluginAt, type ValidatedConfig } from '../config/validate.js';
 import { buildModel } from '../model/build.js';
@@ -148,7 +149,12 @@ export async function runTraining(v: ValidatedConfig, ctx: RunContext, o: TrainO
   const latest = existsSync(p.checkpoints) ? readLatest(p.checkpoints) : undefined;
   if (o.resume && !latest) throw new UsageError(`--resume: no checkpoint in ${p.checkpoints}; run without --resume to start`);
   if (!o.resume && latest) throw new UsageError(`${p.out} already holds a run (checkpoint ${latest.file}); use --resume to continue it or choose another --out`);
-  mkdirSync(p.checkpoints, { recursive: true });
+  try {
+    mkdirSync(p.checkpoints, { recursive: true });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new RuntimeFailure(`cannot create ${p.checkpoints}: ${code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'ENOSPC' ? 'no space left on device' : (e as Error).message}`, { cause: e });
+  }
 
   const model = await prepareRun(v, ctx);
   const source = createDataset(v, ctx);
@@ -229,6 +235,7 @@ export async function runTraining(v: ValidatedConfig, ctx: RunContext, o: TrainO
       model.train();
       reseedRandomStreams(model, state.seed, state.step);
       const lr = baseLr * schedule.factor(state.step, epoch, stepsPerEpoch, totalSteps);
+      if (nanBatchFault(state.step + 1)) micros[0]!.image.fill(NaN, 0, 3); // test-only (ZOO_FAULT, core/io/faults.ts)
       const tensors = micros.map((b) => batchTensors(b, cfg.input.size));
       let res;
       try {
@@ -237,17 +244,17 @@ export async function runTraining(v: ValidatedConfig, ctx: RunContext, o: TrainO
         tensors.forEach((t) => tf.dispose([t.image, t.text, t.mask]));
       }
       const dt = (performance.now() - t0) / 1000;
-      if (!Number.isFinite(res.loss)) {
+      if (!Number.isFinite(res.loss) || !Number.isFinite(res.gradNorm)) {
         appendLog(p, { type: 'nonfinite', step: state.step + 1, loss: String(res.loss), parts: res.parts, samples: micros.flatMap((b) => b.meta.map((m) => m.id)) });
         if (tcfg.onNonFinite === 'stop') {
           progress.finish();
           throw new RuntimeFailure(
-            `step ${state.step + 1} (epoch ${epoch + 1}): the loss is ${res.loss} (${Object.entries(res.parts).map(([k, v]) => `${k} ${v}`).join(', ')}); training stopped without applying the update. ` +
+            `step ${state.step + 1} (epoch ${epoch + 1}): the loss is ${res.loss} (${Object.entries(res.parts).map(([k, v]) => `${k} ${v}`).join(', ')}), gradient norm ${res.gradNorm}; training stopped without applying the update. ` +
               (lastGood ? `The last good checkpoint is ${lastGood}; resume with --resume (lower the lr or set train.gradClipNorm).` : 'No checkpoint was written yet.'),
           );
         }
         skippedNonFinite++;
-        ctx.log(`step ${state.step + 1}: non-finite loss ${res.loss}, update skipped (train.onNonFinite = skip)`);
+        ctx.log(`step ${state.step + 1}: non-finite loss ${res.loss} (gradient norm ${res.gradNorm}), update skipped (train.onNonFinite = skip)`);
       }
       state.step++;
       state.stepInEpoch++;

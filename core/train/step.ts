@@ -84,36 +84,44 @@ export function clipByGlobalNorm(grads: Map<string, Tensor>, maxNorm: number): {
  */
 export function optimizerStep(model: SegmentationModel, optimizer: Optimizer, micro: readonly Batch[], lr: number, clipNorm = 0): StepResult {
   const params = optimizer.groups.flatMap((g) => g.params);
-  let acc: Map<string, Tensor> | undefined;
-  let loss = 0;
-  let iou = 0;
-  const parts: Record<string, number> = {};
-  for (const b of micro) {
-    const r = lossAndGradients(model, b, params);
-    loss += r.loss / micro.length;
-    iou += r.iou / micro.length;
-    for (const [k, v] of Object.entries(r.parts)) parts[k] = (parts[k] ?? 0) + v / micro.length;
-    if (!acc) acc = r.grads;
-    else {
-      for (const [k, g] of r.grads) {
-        const prev = acc.get(k);
-        acc.set(k, prev ? tf.add(prev, g) : g.clone());
-        prev?.dispose();
-        g.dispose();
+  // A non-finite step must leave the model as it was: train-mode forwards update BatchNorm
+  // running statistics in place, and a NaN batch would poison them (and every later eval).
+  const buffers = [...model.namedBuffers()].map(([, b]) => [b.variable, b.variable.clone()] as const);
+  try {
+    let acc: Map<string, Tensor> | undefined;
+    let loss = 0;
+    let iou = 0;
+    const parts: Record<string, number> = {};
+    for (const b of micro) {
+      const r = lossAndGradients(model, b, params);
+      loss += r.loss / micro.length;
+      iou += r.iou / micro.length;
+      for (const [k, v] of Object.entries(r.parts)) parts[k] = (parts[k] ?? 0) + v / micro.length;
+      if (!acc) acc = r.grads;
+      else {
+        for (const [k, g] of r.grads) {
+          const prev = acc.get(k);
+          acc.set(k, prev ? tf.add(prev, g) : g.clone());
+          prev?.dispose();
+          g.dispose();
+        }
       }
     }
-  }
-  let grads = acc ?? new Map<string, Tensor>();
-  if (micro.length > 1) {
-    const scaled = new Map<string, Tensor>();
-    for (const [k, g] of grads) {
-      scaled.set(k, tf.div(g, micro.length));
-      g.dispose();
+    let grads = acc ?? new Map<string, Tensor>();
+    if (micro.length > 1) {
+      const scaled = new Map<string, Tensor>();
+      for (const [k, g] of grads) {
+        scaled.set(k, tf.div(g, micro.length));
+        g.dispose();
+      }
+      grads = scaled;
     }
-    grads = scaled;
+    const clipped = clipByGlobalNorm(grads, clipNorm);
+    if (Number.isFinite(loss) && Number.isFinite(clipped.norm)) optimizer.step(clipped.grads, lr);
+    else for (const [v, saved] of buffers) v.assign(saved);
+    for (const g of clipped.grads.values()) g.dispose();
+    return { loss, parts, gradNorm: clipped.norm, iou };
+  } finally {
+    for (const [, saved] of buffers) saved.dispose();
   }
-  const clipped = clipByGlobalNorm(grads, clipNorm);
-  if (Number.isFinite(loss)) optimizer.step(clipped.grads, lr);
-  for (const g of clipped.grads.values()) g.dispose();
-  return { loss, parts, gradNorm: clipped.norm, iou };
 }

@@ -10,6 +10,7 @@ import { corpus, type Case, type CaseEnv } from './harness.js';
 import { copyInto, jpeg, pickleDeepNesting, pickleForbiddenGlobal, pickleSharedBomb, torchZip, writeModelCheckpoint } from './fixtures.js';
 import { caseConfig, useShared, type Shared } from './shared.js';
 import { floatToHalf } from '../../core/io/raw-tensor.js';
+import { encodeSafetensors } from '../../core/io/safetensors.js';
 
 const { shared, base } = useShared('checkpoint', { checkpoint: true });
 
@@ -129,7 +130,7 @@ const cases: C[] = [
   }), [/unsupported checkpoint format "barleria-zoo\/checkpoint@9" \(expected barleria-zoo\/checkpoint@1\)/]),
   predictWith('random-bytes', 'not a checkpoint: first bytes shown', raw(Buffer.from('89abcdef0123456789abcdef0123456789', 'hex'), 'ck.safetensors'), [/ck\.safetensors: .*(not a checkpoint|not a valid safetensors)/]),
   predictWith('torch-zip-given', 'a torch.save archive is not a zoo checkpoint; use model.checkpoint', raw(torchZip(pickleForbiddenGlobal()), 'official.pth'), [/official\.pth: is a torch\.save \(zip\) file, not a checkpoint written by `zoo train`.*model\.checkpoint/]),
-  predictWith('png-given', 'a PNG image is not a checkpoint (first bytes named)', async (e) => raw(await jpeg(8, 8), 'ck.safetensors')(e), [/ck\.safetensors: is not a checkpoint .*a JPEG image/]),
+  predictWith('jpeg-given', 'a JPEG image is not a checkpoint (first bytes named: a JPEG image)', async (e) => raw(await jpeg(8, 8), 'ck.safetensors')(e), [/ck\.safetensors: is not a checkpoint: .*\(first bytes ff d8 ff .*: a JPEG image\)/]),
   predictWith('other-config-shapes', 'checkpoint of a wider model: tensors of the wrong shape, named with both shapes', async (e) => {
     await writeModelCheckpoint(e.at('wide.safetensors'), e.shared.config({ width: 32 }));
     return e.at('wide.safetensors');
@@ -193,7 +194,11 @@ const cases: C[] = [
     await writeModelCheckpoint(e.at('wide.safetensors'), e.shared.config({ width: 32 }));
     return e.at('wide.safetensors');
   }, [/wide\.safetensors: .*wrong shape/]),
-  initFrom('init-own-checkpoint-renamed', 'accepted: our own checkpoint (renamed .pt) initialises the model', (e) => copyInto(e.shared.checkpoint, e.at('init.pt')), [], { exit: 0 }),
+  initFrom('init-own-checkpoint-renamed', 'accepted: our own checkpoint (renamed .pt) initialises the model (every tensor loaded)', (e) => copyInto(e.shared.checkpoint, e.at('init.pt')), [/loaded .*init\.pt: [1-9]\d* loaded, \d+ missing, 0 unexpected, 0 with the wrong shape/], { exit: 0 }),
+  initFrom('init-nothing-matches', 'a checkpoint whose names match nothing in the model is refused, not silently ignored', (e) => {
+    writeFileSync(e.at('other.safetensors'), Buffer.concat(encodeSafetensors([['encoder.layer.0.weight', { dtype: 'float32', shape: [2], data: new Float32Array(2) }]])));
+    return e.at('other.safetensors');
+  }, [/model\.checkpoint .*other\.safetensors: no tensor name matches the model \(1 tensors in the file\): 0 loaded/, /unexpected: encoder\.layer\.0\.weight/]),
   // ---- --resume with a broken latest checkpoint: the run folder is left as it was
   resumeWith('resume-truncated', 'latest checkpoint truncated: names the file, run folder untouched', (e, p) => void writeFileSync(p, readFileSync(e.shared.checkpoint).subarray(0, 5000)), [/step-00000002\.safetensors: not a valid safetensors file/]),
   resumeWith('resume-empty', 'latest checkpoint empty (killed before any byte)', (_e, p) => void writeFileSync(p, ''), [/step-00000002\.safetensors: .*0 bytes/]),

@@ -22,6 +22,9 @@ import { saveCheckpoint } from '../../core/train/checkpoint.js';
 import { byteLevelTokenizer } from '../../plugins/backbones/clip/tokenizer/byte-vocab.js';
 import { PLUGINS } from '../../plugins/index.js';
 import { crisMaskPng } from '../../plugins/datasets/refcoco/coco-mask.js';
+import { RisLoader } from '../../core/data/pipeline.js';
+import type { SkipCounts } from '../../core/data/bad-sample.js';
+import { openRefcoco, type RefcocoOptions } from '../../plugins/datasets/refcoco/index.js';
 
 export const registry = new Registry([...CORE_PLUGINS, ...PLUGINS]);
 
@@ -173,12 +176,13 @@ export interface ReferData {
 
 const fname = (id: number) => `COCO_train2014_${String(id).padStart(12, '0')}.jpg`;
 
-/** 3 images, 6 refs: 2 train (image 1), 2 val (image 2), testA and testB (image 3). */
+/** 4 images, 7 refs: train 2 on image 1 and 1 on image 4, val 2 (image 2), testA and testB (image 3). */
 export function referData(): ReferData {
   const images = [
     { id: 1, file_name: fname(1), width: 40, height: 30 },
     { id: 2, file_name: fname(2), width: 36, height: 28 },
     { id: 3, file_name: fname(3), width: 32, height: 32 },
+    { id: 4, file_name: fname(4), width: 30, height: 24 },
   ];
   const box = (x0: number, y0: number, x1: number, y1: number) => [[x0, y0, x1, y0, x1, y1, x0, y1]];
   const annotations = [
@@ -188,6 +192,7 @@ export function referData(): ReferData {
     { id: 22, image_id: 2, category_id: 3, segmentation: box(18, 4, 34, 26), iscrowd: 0 },
     { id: 31, image_id: 3, category_id: 1, segmentation: box(2, 2, 14, 28), iscrowd: 0 },
     { id: 32, image_id: 3, category_id: 3, segmentation: box(16, 2, 30, 28), iscrowd: 0 },
+    { id: 41, image_id: 4, category_id: 1, segmentation: box(4, 4, 20, 20), iscrowd: 0 },
   ];
   let sid = 0;
   const ref = (ref_id: number, ann_id: number, image_id: number, split: string, category_id: number, sents: string[]) => {
@@ -201,6 +206,7 @@ export function referData(): ReferData {
     ref(3, 22, 2, 'val', 3, ['car on the right']),
     ref(4, 31, 3, 'testA', 1, ['left guy']),
     ref(5, 32, 3, 'testB', 3, ['right car']),
+    ref(6, 41, 4, 'train', 1, ['the person']),
   ];
   return { images, annotations, categories: [{ id: 1, name: 'person' }, { id: 3, name: 'car' }], refs };
 }
@@ -323,10 +329,26 @@ export function torchZip(pkl: Buffer): Buffer {
   ]);
 }
 
-/** Legacy torch.save stream (pre-1.6): magic, protocol, sys info pickles, then the object pickle. */
-export function torchLegacy(pkl: Buffer): Buffer {
-  const magic = Buffer.concat([PROTO2, op(0x8a, 0x0a), Buffer.from([0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19]), STOP]);
-  const proto = Buffer.concat([PROTO2, op(0x4d, 0xe9, 0x03), STOP]); // BININT2 1001
-  const sys = Buffer.concat([PROTO2, op(0x7d), STOP]);
-  return Buffer.concat([magic, proto, sys, pkl]);
+// ---------------------------------------------------------------------------------------
+// The data pipeline over a tiny RefCOCO
+
+/** Iterate one epoch of `split` of the RefCOCO data at `root` (REFER or CRIS layout) through RisLoader. */
+export async function iterate(root: string, split: string, skipBad: boolean, o: { layout?: 'refer' | 'cris'; dataset?: string } = {}): Promise<{ batches: number[]; skipped: SkipCounts; describe: string }> {
+  const options = { root, dataset: o.dataset ?? 'refcoco', layout: o.layout ?? 'refer', checkOfficialSizes: false, exifOrientation: true } as RefcocoOptions;
+  const source = openRefcoco(options, { where: 'data.dataset', baseDir: root });
+  const loader = await RisLoader.create(source, split, {
+    inputSize: 32,
+    wordLength: 8,
+    tokenizer: byteLevelTokenizer(),
+    batchSize: 2,
+    mode: split === 'train' ? 'train' : 'val',
+    seed: 0,
+    skipBad,
+    prefetch: 1,
+    workers: 2,
+    withOriginal: split !== 'train',
+  });
+  const batches: number[] = [];
+  for await (const b of loader.epoch(0)) batches.push(b.size);
+  return { batches, skipped: loader.skipped, describe: loader.describeSkipped() };
 }

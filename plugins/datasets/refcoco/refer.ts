@@ -122,7 +122,10 @@ export class ReferSource implements DatasetSource {
     // refs(<splitBy>).p
     const bytes = new Uint8Array(readOrFail(refsFile));
     // Legitimate refs files hold far fewer values than bytes; a pickle bomb holds far more.
-    const plain = toPlain(unpickle(bytes, { file: refsFile }), refsFile, 0, new WalkBudget(refsFile, Math.max(MAX_WALK, bytes.length)));
+    const refsValue = unpickle(bytes, { file: refsFile });
+    const budget = new WalkBudget(refsFile, Math.max(MAX_WALK, bytes.length));
+    budget.check(refsValue);
+    const plain = toPlain(refsValue, refsFile, 0, budget);
     if (!Array.isArray(plain)) throw new FileFormatError(refsFile, `expected a pickled list of refs, got ${plain === null ? 'None' : typeof plain}`);
     const refs = plain.map((ref, index) => {
       if (!isObj(ref)) throw new FileFormatError(refsFile, `ref #${index} is not a dict`);

@@ -5,7 +5,7 @@
  * nested dicts are flattened to dotted names and prefixes such as the DDP
  * `module.` can be stripped.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { readFileForParsing } from './read-file.js';
 import { FileFormatError } from '../errors.js';
 import type { RawTensor } from './raw-tensor.js';
 import { parseSafetensors } from './safetensors.js';
@@ -151,13 +151,5 @@ export function parseCheckpoint(buf: Buffer, path = '<buffer>', options: ReadChe
  * (upcast with toFloat32) and int64 stays BigInt64Array.
  */
 export function readCheckpoint(path: string, options: ReadCheckpointOptions = {}): Checkpoint {
-  let buf: Buffer;
-  try {
-    if (!statSync(path).isFile()) throw new FileFormatError(path, 'is not a file');
-    buf = readFileSync(path);
-  } catch (e) {
-    if (e instanceof FileFormatError) throw e;
-    throw new FileFormatError(path, `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
-  }
-  return parseCheckpoint(buf, path, options);
+  return parseCheckpoint(readFileForParsing(path), path, options);
 }

@@ -5,7 +5,7 @@
  * before allocating: header bounds, dtypes, shapes, offsets inside the data
  * section, overlaps.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { readFileForParsing } from './read-file.js';
 import { FileFormatError } from '../errors.js';
 import { writeFileAtomic } from './atomic-write.js';
 import { DTYPE_BYTES, numel, type DType, type RawTensor, type TypedData } from './raw-tensor.js';
@@ -127,15 +127,7 @@ export function parseSafetensors(buf: Buffer, path = '<buffer>'): SafetensorsFil
 }
 
 export function readSafetensors(path: string): SafetensorsFile {
-  let buf: Buffer;
-  try {
-    if (!statSync(path).isFile()) throw new FileFormatError(path, 'is not a file');
-    buf = readFileSync(path);
-  } catch (e) {
-    if (e instanceof FileFormatError) throw e;
-    throw new FileFormatError(path, `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
-  }
-  return parseSafetensors(buf, path);
+  return parseSafetensors(readFileForParsing(path), path);
 }
 
 /** Serialise tensors (in the given order) and metadata to safetensors bytes. */

@@ -25,7 +25,7 @@
  * storages shared by several tensors are read once, float16/bfloat16 stay raw
  * bits and int64 stays a BigInt64Array.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { readFileForParsing } from './read-file.js';
 import { FileFormatError } from '../errors.js';
 import { DTYPE_BYTES, type DType, type RawTensor, type TypedData } from './raw-tensor.js';
 import { looksLikeZip, parseZip, type ZipArchive } from './zip.js';
@@ -251,15 +251,7 @@ export function parseTorch(buf: Buffer, path = '<buffer>'): TorchFile {
 
 /** Read and parse a PyTorch file (torch.save or TorchScript). */
 export function readTorch(path: string): TorchFile {
-  let buf: Buffer;
-  try {
-    if (!statSync(path).isFile()) throw new FileFormatError(path, 'is not a file');
-    buf = readFileSync(path);
-  } catch (e) {
-    if (e instanceof FileFormatError) throw e;
-    throw new FileFormatError(path, `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
-  }
-  return parseTorch(buf, path);
+  return parseTorch(readFileForParsing(path), path);
 }
 
 // ---------------------------------------------------------------------------

@@ -11,8 +11,8 @@
  * ratios (before inflating) and CRC-32 (when an entry is first read).
  * Errors are `FileFormatError(file, ...)` naming the entry and the problem.
  */
-import { readFileSync, statSync } from 'node:fs';
 import * as zlib from 'node:zlib';
+import { readFileForParsing } from './read-file.js';
 import { FileFormatError } from '../errors.js';
 
 const SIG_LOCAL = 0x04034b50;
@@ -272,13 +272,5 @@ export function parseZip(buf: Buffer, path = '<buffer>', options: ZipOptions = {
 
 /** Read a whole ZIP file into memory and parse its directory. */
 export function readZip(path: string, options: ZipOptions = {}): ZipArchive {
-  let buf: Buffer;
-  try {
-    if (!statSync(path).isFile()) throw new FileFormatError(path, 'is not a file');
-    buf = readFileSync(path);
-  } catch (e) {
-    if (e instanceof FileFormatError) throw e;
-    throw new FileFormatError(path, `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
-  }
-  return parseZip(buf, path, options);
+  return parseZip(readFileForParsing(path), path, options);
 }

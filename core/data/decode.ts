@@ -59,6 +59,29 @@ function firstLine(e: unknown): string {
   return String((e as Error)?.message ?? e).split('\n')[0]!.replace(/:\s*$/, '');
 }
 
+/**
+ * Our own diagnosis of a truncated file, when the bytes show it: libvips keeps its error
+ * text in a process-wide buffer, so with several decodes in flight the message can come
+ * back as "Unknown error"; the file itself says what is wrong.
+ */
+function truncation(bytes: Uint8Array): string | undefined {
+  const tail = (n: number) => bytes.subarray(Math.max(0, bytes.length - n));
+  if (bytes[0] === 0xff && bytes[1] === 0xd8) {
+    const t = tail(64);
+    for (let i = 0; i + 1 < t.length; i++) if (t[i] === 0xff && t[i + 1] === 0xd9) return undefined;
+    return 'premature end of JPEG data (the file is truncated: no end-of-image marker)';
+  }
+  if (bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47) {
+    if (Buffer.from(tail(64)).includes('IEND')) return undefined;
+    return 'truncated PNG (no IEND chunk)';
+  }
+  return undefined;
+}
+
+function decodeFailure(bytes: Uint8Array, file: string, e: unknown): BadSampleError {
+  return new BadSampleError('unreadable-image', file, `cannot decode the image: ${truncation(bytes) ?? firstLine(e)}`, { cause: e });
+}
+
 /** Largest image decoded: sharp's own default input limit (0x3FFF²: 268 megapixels, ~800 MB as RGB). */
 export const MAX_IMAGE_PIXELS = 0x3fff * 0x3fff;
 
@@ -88,7 +111,7 @@ export async function decodeImage(bytes: Uint8Array, file: string, options: Deco
     // Header only (no pixels are allocated): the size limit is checked below, with the size in the message.
     meta = await sharp(bytes, { ...input, limitInputPixels: false }).metadata();
   } catch (e) {
-    throw new BadSampleError('unreadable-image', file, `cannot decode the image: ${firstLine(e)}`, { cause: e });
+    throw decodeFailure(bytes, file, e);
   }
   if (!meta.width || !meta.height) throw new BadSampleError('empty-image', file, `the image has no pixels (${meta.width ?? 0}×${meta.height ?? 0})`);
   if (meta.width * meta.height > MAX_IMAGE_PIXELS) {
@@ -112,7 +135,7 @@ export async function decodeImage(bytes: Uint8Array, file: string, options: Deco
     return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), height: info.height, width: info.width, channels: 3 };
   } catch (e) {
     if (e instanceof BadSampleError) throw e;
-    throw new BadSampleError('unreadable-image', file, `cannot decode the image: ${firstLine(e)}`, { cause: e });
+    throw decodeFailure(bytes, file, e);
   }
 }
 

@@ -47,6 +47,11 @@ export const RunConfigSchema = Type.Object(
         backend: Type.Union([Type.Literal('auto'), Type.Literal('tensorflow'), Type.Literal('wasm'), Type.Literal('cpu')], { default: 'auto', description: 'Tensor backend; auto tries tfjs-node-gpu, tfjs-node, wasm, cpu.' }),
         seed: Type.Integer({ minimum: 0, default: 0, description: 'Seed for initialisation, data order and dropout.' }),
         threads: Type.Integer({ minimum: 0, maximum: 256, default: 0, description: 'wasm threads (0 = all cores).' }),
+        recompute: Type.Union([Type.Literal('auto'), Type.Literal('on'), Type.Literal('off')], {
+          default: 'auto',
+          description:
+            'Training memory: recompute the blocks of the CLIP vision tower and of the GST side ViT in the backward pass instead of keeping their activations (one more forward of them; gradients unchanged). auto: per stack, when it would keep more than a budget (CLIP 1 GiB, GST 400 MiB: ViT-B/16 at 416 px from batch 1; the wasm heap is 4 GiB).',
+        }),
       },
       { additionalProperties: false, default: {} },
     ),

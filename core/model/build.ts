@@ -43,7 +43,7 @@ export function buildModel(v: ValidatedConfig, registry: Registry, opts: BuildOp
   const cfg = v.config;
   const log = opts.log ?? (() => {});
   seedInit(cfg.runtime.seed);
-  const base: BuildContext = { where: '', input: { size: cfg.input.size, wordLength: cfg.input.wordLength }, seed: cfg.runtime.seed, loadWeights: !opts.skipPretrained };
+  const base: BuildContext = { where: '', input: { size: cfg.input.size, wordLength: cfg.input.wordLength }, seed: cfg.runtime.seed, loadWeights: !opts.skipPretrained, recompute: cfg.runtime.recompute };
 
   const bbNode = pluginAt(v, '/model/backbone');
   const backbone = bbNode.manifest.create(bbNode.options, { ...base, where: humanPath(bbNode.pointer) }) as Backbone;

@@ -67,6 +67,8 @@ export interface Backbone {
 
 export type LrGroup = 'backbone' | 'head';
 
+import type { RecomputePolicy } from '../nn/checkpoint.js';
+
 export interface BuildContext {
   /** Config location of the node being built, for error messages (e.g. `model.adapters[1]`). */
   where: string;
@@ -74,6 +76,8 @@ export interface BuildContext {
   seed: number;
   /** False when only shapes are needed (`zoo params`): pretrained files are not read; presets give the dims. */
   loadWeights?: boolean;
+  /** Activation recomputation in training (config `runtime.recompute`; see core/nn/checkpoint.ts). */
+  recompute?: RecomputePolicy;
 }
 
 export interface PartContext extends BuildContext {

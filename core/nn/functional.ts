@@ -1,5 +1,26 @@
 /** Small functional helpers with PyTorch semantics that tfjs-core lacks. */
 import { tf, type Tensor } from '../runtime/tf.js';
+import { recordingGradients } from './checkpoint.js';
+
+/**
+ * Inverted dropout, the values of tf.dropout(x, rate, undefined, seed)
+ * (mask = floor(u + keep) / keep from the seeded uniform draw), as one
+ * differentiable op that keeps only the mask (as bool, 1 byte per element) for
+ * the backward pass instead of the scaled mask and its 0/1 source (two float
+ * tensors of x's size). The gradient dy·mask/keep is computed as tfjs's.
+ */
+export function dropout(x: Tensor, rate: number, seed?: number): Tensor {
+  if (rate <= 0) return x;
+  const keep = 1 - rate;
+  const mask01 = () => tf.floor(tf.add(tf.randomUniform(x.shape, 0, 1, 'float32', seed), keep));
+  if (!recordingGradients()) return tf.tidy(() => tf.mul(x, tf.div(mask01(), keep)));
+  const op = tf.customGrad(((xi: Tensor, save: tf.GradSaveFunc) => {
+    const m = mask01();
+    save([tf.cast(m, 'bool')]);
+    return { value: tf.mul(xi, tf.div(m, keep)), gradFunc: (dy: Tensor, [mb]: Tensor[]) => tf.mul(dy, tf.div(tf.cast(mb!, 'float32'), keep)) };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return op(x);
+}
 
 /**
  * A new tensor sharing x's data but not connected to the gradient tape

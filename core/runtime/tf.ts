@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerWasmKernels } from './wasm-kernels.js';
+import { installLeanBackprop } from './tape.js';
 
 // tfjs-core's CommonJS bundle (what Node loads for the bare import) omits the
 // gradient registrations; they exist only as per-file ES modules whose
@@ -21,6 +22,7 @@ if (!tf.getGradient('Conv2D')) {
 // Silence tfjs's "install tfjs-node" banner; backend choice is reported by us.
 tf.env().set('PROD', true);
 registerWasmKernels();
+installLeanBackprop();
 
 export { tf };
 export type Tensor = tf.Tensor;

@@ -28,6 +28,7 @@
  *   strides stay with tfjs.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { registerWasmDataKernels } from './wasm-data-kernels.js';
 
 type Tensor = tf.Tensor;
 
@@ -58,8 +59,40 @@ function asTensor(backend: WasmBackendLike, info: tf.TensorInfo): Tensor {
   return tf.engine().makeTensorFromDataId(info.dataId, info.shape, info.dtype);
 }
 
-/** dW[i, j, ci, co] = Σ_{b, oh, ow} xpad[b, oh·s + i·d, ow·s + j·d, ci] · dy[b, oh, ow, co] */
-export function conv2dFilterGradient(x: Tensor, dy: Tensor, filterShape: [number, number, number, number], conv: tf.backend_util.Conv2DInfo): Tensor {
+/**
+ * dW as one convolution, which XNNPACK runs without materialising any tap:
+ * x with batch and channels swapped ([cin, H, W, B]) convolved (stride 1,
+ * dilation = the conv's stride) by dy as the filter ([OH, OW, B, cout]) gives
+ * [cin, kh, kw, cout]. Undilated convs only.
+ */
+export function conv2dFilterGradientViaConv(x: Tensor, dy: Tensor, filterShape: [number, number, number, number], conv: tf.backend_util.Conv2DInfo): Tensor {
+  const [kh, kw] = filterShape;
+  const [OH, OW] = [dy.shape[1]!, dy.shape[2]!];
+  const { strideHeight: sh, strideWidth: sw, padInfo } = conv;
+  let xs = x;
+  const [H, W] = [x.shape[1]!, x.shape[2]!];
+  // Rows/columns of the padded input that the conv reads: (O - 1)·s + k.
+  let padBottom = (OH - 1) * sh + kh - H - padInfo.top;
+  let padRight = (OW - 1) * sw + kw - W - padInfo.left;
+  if (padBottom < 0 || padRight < 0) {
+    xs = tf.slice(x, [0, 0, 0, 0], [x.shape[0]!, H + Math.min(0, padBottom), W + Math.min(0, padRight), x.shape[3]!]);
+    padBottom = Math.max(0, padBottom);
+    padRight = Math.max(0, padRight);
+  }
+  const xt = tf.transpose(xs, [3, 1, 2, 0]) as tf.Tensor4D;
+  const f = tf.transpose(dy, [1, 2, 0, 3]) as tf.Tensor4D;
+  const out = tf.conv2d(xt, f, 1, [[0, 0], [padInfo.top, padBottom], [padInfo.left, padRight], [0, 0]], 'NHWC', [sh, sw]);
+  return tf.transpose(out, [1, 2, 0, 3]);
+}
+
+/**
+ * dW[i, j, ci, co] = Σ_{b, oh, ow} xpad[b, oh·s + i·d, ow·s + j·d, ci] · dy[b, oh, ow, co]
+ * `viaConv` (wasm): use conv2dFilterGradientViaConv where it is faster than
+ * one product per tap: strided convs (taps would be strided slices) and few
+ * output channels (a tap product [cout, N]·[N, cin] is then bound by copying
+ * the tap, not by arithmetic; measured crossover around cout = 128).
+ */
+export function conv2dFilterGradient(x: Tensor, dy: Tensor, filterShape: [number, number, number, number], conv: tf.backend_util.Conv2DInfo, viaConv = false): Tensor {
   const [kh, kw, cin, cout] = filterShape;
   const [B, OH, OW] = [dy.shape[0]!, dy.shape[1]!, dy.shape[2]!];
   const { strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw, padInfo } = conv;
@@ -73,6 +106,7 @@ export function conv2dFilterGradient(x: Tensor, dy: Tensor, filterShape: [number
     const patches = tf.transpose(tf.reshape(xc, [B, OH, kh, OW, kw, cin]), [2, 4, 5, 0, 1, 3]);
     return tf.reshape(tf.matMul(tf.reshape(patches, [kh * kw * cin, N]), dy2), filterShape);
   }
+  if (viaConv && dh === 1 && dw === 1 && (sh !== 1 || sw !== 1 || cout < 128)) return conv2dFilterGradientViaConv(x, dy, filterShape, conv);
   // Per tap, dWᵢⱼ = dyᵀ·tap ([cout, cin]; dy transposed once, not each tap per
   // product: on wasm a transposed operand costs a copy), transposed at the end.
   const dyT = tf.transpose(dy2);
@@ -134,23 +168,73 @@ export function batchMatMulViaUnbatched(a: Tensor, b: Tensor, transposeA: boolea
   return tf.reshape(out, [...outBatch, M, N]);
 }
 
+/** The parts of tfjs's BackendWasm used to run XNNPACK products on views of tensors. */
+interface WasmInternals {
+  wasm: {
+    cwrap(name: string, ret: string | null, args: string[]): (...a: unknown[]) => void;
+    tfjs: { registerTensor(id: number, size: number, offset: number): void; disposeData(id: number): void };
+  };
+  dataIdMap: { get(dataId: object): { id: number; memoryOffset: number } | undefined };
+  dataIdNextNumber: number;
+}
+
+const bmmCalls = new WeakMap<object, (...a: unknown[]) => void>();
+const SHAPE_BYTES = (shape: number[]) => new Uint8Array(new Int32Array(shape).buffer);
+
 /**
- * tf.unstack for float32 on wasm, by one copy per part straight from the heap
- * (the wasm Unpack kernel slices with a full copy of the input per part:
- * quadratic in the batch).
+ * out[i] = a[i]·b[i] for contiguous float32 [batchA, M, K] and [batchB, K, N]
+ * (batchA, batchB each 1 or `batch`), one XNNPACK fully-connected product per
+ * entry on views of the inputs and of the output: each view is a tensor id
+ * registered with the C++ side at an offset inside the tensor's memory (the
+ * module's register_tensor takes any offset), handed to the backend's own
+ * BatchMatMul entry point (its XNNPACK path for unbatched, untransposed
+ * operands), then unregistered (which also drops the XNNPACK operator cached
+ * for it). No copy of any operand, no tensor per entry.
  */
-function unstackOnHeap(backend: WasmBackendLike, t: Tensor): Tensor[] {
-  const [n, ...inner] = t.shape;
-  const size = sizeOf(inner);
-  const parts: Tensor[] = [];
-  for (let i = 0; i < n!; i++) {
-    const info = backend.makeOutput(inner, 'float32');
-    // Views after the allocation: it may have grown (and so replaced) the heap buffer.
-    const src = backend.typedArrayFromHeap({ dataId: t.dataId, shape: t.shape, dtype: 'float32' });
-    backend.typedArrayFromHeap(info).set(src.subarray(i * size, (i + 1) * size));
-    parts.push(tf.engine().makeTensorFromTensorInfo(info));
+export function batchedProductOnViews(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, batch: number, M: number, K: number, N: number): tf.TensorInfo {
+  const be = backend as WasmInternals & WasmBackendLike;
+  let call = bmmCalls.get(be);
+  if (!call) bmmCalls.set(be, (call = be.wasm.cwrap('BatchMatMul', null, ['number', 'array', 'number', 'number', 'array', 'number', 'number', 'number', 'number'])));
+  const out = be.makeOutput([batch, M, N], 'float32');
+  const offA = be.dataIdMap.get(a.dataId)!.memoryOffset;
+  const offB = be.dataIdMap.get(b.dataId)!.memoryOffset;
+  const offO = be.dataIdMap.get(out.dataId)!.memoryOffset;
+  const [batchA, batchB] = [a.shape[0]!, b.shape[0]!];
+  const sa = SHAPE_BYTES([1, M, K]);
+  const sb = SHAPE_BYTES([1, K, N]);
+  const t = be.wasm.tfjs;
+  for (let i = 0; i < batch; i++) {
+    const ia = be.dataIdNextNumber++;
+    const ib = be.dataIdNextNumber++;
+    const io = be.dataIdNextNumber++;
+    t.registerTensor(ia, M * K, offA + (batchA === 1 ? 0 : i * M * K * 4));
+    t.registerTensor(ib, K * N, offB + (batchB === 1 ? 0 : i * K * N * 4));
+    t.registerTensor(io, M * N, offO + i * M * N * 4);
+    try {
+      call(ia, sa, 3, ib, sb, 3, 0, 0, io);
+    } finally {
+      t.disposeData(ia);
+      t.disposeData(ib);
+      t.disposeData(io);
+    }
   }
-  return parts;
+  return out;
+}
+
+/** Threads of a wasm backend's build (1 for tfjs's single-threaded build). */
+const threadCounts = new WeakMap<object, number>();
+function threadsOf(backend: unknown): number {
+  const b = backend as { wasm?: { _get_threads_count?: () => number } };
+  let n = threadCounts.get(b as object);
+  if (n === undefined) {
+    try {
+      n = b.wasm?._get_threads_count?.() ?? 1;
+    } catch {
+      n = 1;
+    }
+    threadCounts.set(b as object, n);
+  }
+  return n;
 }
 
 function wrapBatchMatMul(original: tf.KernelConfig): tf.KernelConfig {
@@ -167,15 +251,30 @@ function wrapBatchMatMul(original: tf.KernelConfig): tf.KernelConfig {
     const rb = b.shape.length;
     const [M, K] = transposeA ? [a.shape[ra - 1]!, a.shape[ra - 2]!] : [a.shape[ra - 2]!, a.shape[ra - 1]!];
     const N = transposeB ? b.shape[rb - 2]! : b.shape[rb - 1]!;
-    // Splitting costs a few tensor ops per batch entry (~0.05 ms each): for small
-    // products (attention over a dozen tokens) tfjs's own batched loop is faster.
-    // Measured crossover on this machine: ~50k multiply-adds per product.
-    const small = batchB > 1 && M * N * K < 400_000;
+    // Batched products run one XNNPACK call per batch entry on views of the
+    // operands (batchedProductOnViews, ~0.01 ms of overhead per entry
+    // single-threaded: faster than tfjs's loop from the smallest attention up,
+    // 3-4x at 77 tokens, measured). On the threaded build each XNNPACK call
+    // also wakes the pool's threads, up to ~0.2-0.3 ms in a training step on a
+    // 2-core machine (measured under load), so there tfjs's single-threaded
+    // loop stays faster up to ~400k multiply-adds per product.
+    const small = batchB > 1 && M * N * K < (threadsOf(args.backend) > 1 ? 400_000 : 0);
     if (fast || small || a.dtype !== 'float32' || b.dtype !== 'float32' || !simpleBroadcast || sizeOf(a.shape) === 0 || sizeOf(b.shape) === 0) {
       return original.kernelFunc(args);
     }
+    const Kb = transposeB ? b.shape[rb - 1]! : b.shape[rb - 2]!;
+    if (K !== Kb) throw new Error(`matMul: inner shapes ${K} and ${Kb} of [${a.shape}] and [${b.shape}] (transposeA=${transposeA}, transposeB=${transposeB}) must match`);
     const be = args.backend as unknown as WasmBackendLike;
-    return composite(be, () => batchMatMulViaUnbatched(asTensor(be, a), asTensor(be, b), transposeA, transposeB, (t) => unstackOnHeap(be, t)));
+    return composite(be, () => {
+      const outShape = [...tf.backend_util.assertAndGetBroadcastShape(outerA, outerB), M, N];
+      let a3 = tf.reshape(asTensor(be, a), [batchA, a.shape[ra - 2]!, a.shape[ra - 1]!]);
+      if (transposeA) a3 = tf.transpose(a3, [0, 2, 1]);
+      let b3 = tf.reshape(asTensor(be, b), [batchB, b.shape[rb - 2]!, b.shape[rb - 1]!]);
+      if (transposeB) b3 = tf.transpose(b3, [0, 2, 1]);
+      if (batchB === 1) return tf.reshape(tf.matMul(tf.reshape(a3, [batchA * M, K]), tf.reshape(b3, [K, N])), outShape);
+      const out = tf.engine().makeTensorFromTensorInfo(batchedProductOnViews(be, a3, b3, batch, M, K, N));
+      return tf.reshape(out, outShape);
+    });
   };
   return { ...original, kernelFunc };
 }
@@ -236,7 +335,7 @@ function wrapConv2DBackpropInput(original: tf.KernelConfig): tf.KernelConfig {
 
 let registered = false;
 
-const conv2dBackpropFilter: tf.KernelFunc = ({ inputs, backend, attrs }) => {
+const conv2dBackpropFilterKernel = (viaConv: boolean): tf.KernelFunc => ({ inputs, backend, attrs }) => {
   const { x, dy } = inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
   const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs as unknown as {
     strides: [number, number] | number;
@@ -248,12 +347,13 @@ const conv2dBackpropFilter: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   if (dataFormat === 'NCHW') throw new Error('Conv2DBackpropFilter (composite): only NHWC is supported');
   const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filterShape, strides, 1, pad, dimRoundingMode, false, 'channelsLast');
   const b = backend as unknown as WasmBackendLike;
-  return composite(b, () => conv2dFilterGradient(asTensor(b, x), asTensor(b, dy), filterShape, info));
+  return composite(b, () => conv2dFilterGradient(asTensor(b, x), asTensor(b, dy), filterShape, info, viaConv));
 };
 
 export function registerWasmKernels(): void {
   if (registered) return;
   registered = true;
+  registerWasmDataKernels();
   for (const [name, wrap] of [
     ['BatchMatMul', wrapBatchMatMul],
     ['Conv2DBackpropInput', wrapConv2DBackpropInput],
@@ -263,9 +363,9 @@ export function registerWasmKernels(): void {
     tf.unregisterKernel(name, 'wasm');
     tf.registerKernel(wrap(k));
   }
-  tf.registerKernel({ kernelName: 'Conv2DBackpropFilter', backendName: 'wasm', kernelFunc: conv2dBackpropFilter });
+  tf.registerKernel({ kernelName: 'Conv2DBackpropFilter', backendName: 'wasm', kernelFunc: conv2dBackpropFilterKernel(true) });
   if (tf.getKernel('Conv2DBackpropFilter', 'cpu')) tf.unregisterKernel('Conv2DBackpropFilter', 'cpu');
-  tf.registerKernel({ kernelName: 'Conv2DBackpropFilter', backendName: 'cpu', kernelFunc: conv2dBackpropFilter });
+  tf.registerKernel({ kernelName: 'Conv2DBackpropFilter', backendName: 'cpu', kernelFunc: conv2dBackpropFilterKernel(false) });
   tf.registerKernel({
     kernelName: 'UnsortedSegmentSum',
     backendName: 'wasm',

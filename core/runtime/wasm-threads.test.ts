@@ -117,7 +117,7 @@ describe('threaded wasm backend (Node)', () => {
     expect(tf.backend()).toBe(backendBefore);
   });
 
-  it('matches the single-threaded build on matmul, conv and gradients (measured: bit-identical)', async () => {
+  it('matches the single-threaded build on matmul, conv and gradients (within 1e-5 relative)', async () => {
     const one = await selectBackend('wasm', { threads: 1 });
     expect(one).toMatchObject({ threads: 1, wasmBuild: 'simd' });
     const single = workloads();
@@ -128,10 +128,10 @@ describe('threaded wasm backend (Node)', () => {
       const d = maxRelDiff(single[k]!, threaded[k]!);
       expect(d, k).toBeLessThanOrEqual(1e-5);
     }
-    // XNNPACK splits work over output tiles, never a reduction, so the sums are
-    // the same arithmetic; if a future build changes that, the 1e-5 bound above
-    // still holds and this line says so.
-    expect(Object.keys(single).filter((k) => maxRelDiff(single[k]!, threaded[k]!) !== 0)).toEqual([]);
+    // XNNPACK splits work over output tiles, never a reduction, so its sums are the
+    // same arithmetic on both builds; the differences come from small batched products
+    // (attention), which the threaded build leaves to tfjs's own loop (wrapBatchMatMul:
+    // waking the pool per entry costs more than it saves there), a different summation order.
   });
 
   it('keeps variables across a thread-count change and reports released tensors', async () => {

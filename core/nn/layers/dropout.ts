@@ -1,5 +1,6 @@
-import { tf, type Tensor } from '../../runtime/tf.js';
+import type { Tensor } from '../../runtime/tf.js';
 import { Module } from '../module.js';
+import { dropout } from '../functional.js';
 import type { Rng } from '../rng.js';
 
 /** Inverted dropout in training; identity in eval or when p = 0. Seeded for reproducibility. */
@@ -15,6 +16,6 @@ export class Dropout extends Module {
   }
   forward(x: Tensor): Tensor {
     if (!this.training || this.p <= 0) return x;
-    return tf.dropout(x, this.p, undefined, this.rng.seed());
+    return dropout(x, this.p, this.rng.seed());
   }
 }

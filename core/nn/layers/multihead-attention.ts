@@ -3,6 +3,7 @@ import { Module, type Parameter } from '../module.js';
 import { uniform } from '../init.js';
 import type { Rng } from '../rng.js';
 import { Linear } from './linear.js';
+import { dropout } from '../functional.js';
 
 export interface AttentionMasks {
   /** [B, Lk] bool/0-1: true (1) marks keys to ignore (PyTorch key_padding_mask). */
@@ -163,7 +164,7 @@ export function scaledDotProductAttention(
       scores = tf.add(scores, tf.reshape(neg, [B, 1, 1, Lk]));
     }
     let attn = tf.softmax(scores, -1);
-    if (o.dropout && o.dropout > 0) attn = tf.dropout(attn, o.dropout, undefined, o.dropoutSeed);
+    if (o.dropout && o.dropout > 0) attn = dropout(attn, o.dropout, o.dropoutSeed);
     return mergeHeads(tf.matMul(attn, splitHeads(v, heads)));
   });
 }

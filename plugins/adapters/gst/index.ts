@@ -35,6 +35,7 @@ export function createGst(o: GstPluginOptions, ctx: AdapterContext): Adapter {
   const sources = [...new Set(parseMap(o.fusionMap, o.depth, `${ctx.where}.fusionMap`).values())];
   for (const a of sources) if (a >= bb.visionLayers) throw new ConfigError(`${ctx.where}.fusionMap: CLIP block ${a} does not exist (${bb.visionLayers} vision blocks)`);
   const gst = new GST({ ...o, visWidth: bb.visionWidth, textWidth: bb.textWidth, visDim: neck.channels });
+  gst.side_adapter_network.recompute = ctx.recompute ?? 'auto';
   const taps = (c: ForwardContext): Taps => {
     let t = c.scratch.get(gst) as Taps | undefined;
     if (!t) c.scratch.set(gst, (t = { patches: new Map() }));

@@ -17,6 +17,7 @@ import { ReLU } from '../../../core/nn/layers/activations.js';
 import { detach, normalize } from '../../../core/nn/functional.js';
 import { interpolate } from '../../../core/nn/resize.js';
 import { normal } from '../../../core/nn/init.js';
+import { Checkpoint, shouldRecompute, type RecomputePolicy } from '../../../core/nn/checkpoint.js';
 import { DataError } from '../../../core/errors.js';
 import { AbsVisionTransformer, SIDE_LN_EPS } from './absvit.js';
 import type { ResolvedGstOptions } from './options.js';
@@ -77,6 +78,10 @@ export class SideAdapterNetwork extends Module {
   readonly query_pos_embed: Parameter;
   readonly fusion_layers: FusionLayers;
   readonly proj: Sequential;
+  /** Recompute the side blocks in the backward pass (config `runtime.recompute`; auto above 400 MiB). */
+  recompute: RecomputePolicy = 'auto';
+  /** One per (pass, block). */
+  private readonly checkpoints = new Map<string, Checkpoint>();
   constructor(readonly o: ResolvedGstOptions) {
     super();
     const C = o.embedDim;
@@ -136,9 +141,27 @@ export class SideAdapterNetwork extends Module {
     // Pass 1: bottom-up, no top-down signal, no fusion after blocks.
     const blocks = vit.blocks.items;
     const qkvW = blocks.map((b) => b.attn.weights()); // sliced once, used by both passes
+    // Checkpointed blocks (training memory): ~60 tensors of the tokens' size per block and pass.
+    const recompute = capture === undefined && shouldRecompute(this.recompute, input.size * 4 * 60 * blocks.length * 2, 400 * 2 ** 20);
+    const block = (pass: number, i: number, x: Tensor, td?: Tensor): Tensor => {
+      if (!recompute) return blocks[i]!.forward(x, td, qkvW[i], keyBias);
+      const w = qkvW[i]!;
+      const ws = [w.wq, w.wk, w.wv, ...(w.bq ? [w.bq, w.bk!, w.bv!] : [])];
+      const key = `${pass}.${i}`;
+      let cp = this.checkpoints.get(key);
+      if (!cp) this.checkpoints.set(key, (cp = new Checkpoint(`gst pass ${pass} block ${i}`)));
+      return cp.runMany(
+        (t) => {
+          const [xi, tdi, wq, wk, wv, bq, bk, bv] = td ? t : [t[0]!, undefined, ...t.slice(1)];
+          return blocks[i]!.forward(xi!, tdi, { wq: wq!, wk: wk!, wv: wv!, ...(bq ? { bq, bk, bv } : {}) }, keyBias);
+        },
+        td ? [x, td, ...ws] : [x, ...ws],
+        [keyBias],
+      );
+    };
     let x = input;
-    blocks.forEach((blk, i) => {
-      x = blk.forward(x, undefined, qkvW[i], keyBias);
+    blocks.forEach((_, i) => {
+      x = block(1, i, x);
       capture?.(`side.pass1.block${i}`, x);
     });
 
@@ -160,9 +183,9 @@ export class SideAdapterNetwork extends Module {
     const inVar: Tensor[] = [];
     const outVar: Tensor[] = [];
     const xs: Tensor[] = [];
-    blocks.forEach((blk, i) => {
+    blocks.forEach((_, i) => {
       inVar.push(x);
-      x = blk.forward(x, td[i], qkvW[i], keyBias);
+      x = block(2, i, x, td[i]);
       outVar.push(x);
       capture?.(`side.pass2.block${i}`, x);
       const idx = i + 1;

@@ -8,6 +8,7 @@ import { Conv2d } from '../../../core/nn/layers/conv2d.js';
 import { Embedding } from '../../../core/nn/layers/embedding.js';
 import { LayerNorm } from '../../../core/nn/layers/layer-norm.js';
 import { normal } from '../../../core/nn/init.js';
+import { Checkpoint, shouldRecompute, type RecomputePolicy } from '../../../core/nn/checkpoint.js';
 import type { Hooks, HookPointSpec } from '../../../core/model/hooks.js';
 import type { ForwardContext } from '../../../core/model/context.js';
 import type { BackboneFeatures } from '../../../core/model/contracts.js';
@@ -94,12 +95,16 @@ export class ClipModel extends Module {
   readonly text_projection: Parameter;
   readonly logit_scale: Parameter;
   private causal?: { L: number; mask: Tensor };
+  /** One per vision block (each finds the variables its block reads once). */
+  private readonly checkpoints: Checkpoint[] = [];
 
   constructor(
     readonly dims: ClipDims,
     readonly grid: number,
     /** 0-based vision blocks after which stage features are taken (before the final projected stage). */
     readonly stageBlocks: readonly number[],
+    /** Recompute vision blocks in the backward pass (config `runtime.recompute`). */
+    readonly recompute: RecomputePolicy = 'auto',
   ) {
     super();
     this.visual = this.child('visual', new VisionTransformer(dims, grid));
@@ -138,6 +143,15 @@ export class ClipModel extends Module {
     }) as unknown as TextStream;
   }
 
+  /**
+   * Whether vision blocks run checkpointed for tokens [B, N, W]: `on`, or
+   * `auto` when the blocks would keep more than 1 GiB for the backward pass
+   * (measured: ~80 tensors of the tokens' size per block, with SNF).
+   */
+  recomputes(tokens: Tensor): boolean {
+    return shouldRecompute(this.recompute, tokens.size * 4 * 80 * this.visual.transformer.resblocks.length, 2 ** 30);
+  }
+
   /** Vision block at which text block j runs when the towers differ in depth (aligned at the ends). */
   textBlockAt(visionStep: number): number[] {
     const Lv = this.dims.visionLayers;
@@ -163,7 +177,12 @@ export class ClipModel extends Module {
     const steps = Math.max(vblocks.length, tblocks.length);
     for (let i = 0; i < steps; i++) {
       let { vision, text } = state;
-      if (i < vblocks.length) vision = { ...vision, tokens: vblocks.at(i).forward(vision.tokens, hooks, ctx, undefined, vision.keyPaddingMask) };
+      if (i < vblocks.length) {
+        const kpm = vision.keyPaddingMask;
+        const block = (x: Tensor) => vblocks.at(i).forward(x, hooks, ctx, undefined, kpm);
+        const tokens = this.recomputes(vision.tokens) ? (this.checkpoints[i] ??= new Checkpoint(`vision block ${i}`)).run(block, vision.tokens, [kpm]) : block(vision.tokens);
+        vision = { ...vision, tokens };
+      }
       const tj = vblocks.length ? this.textBlockAt(i) : i < tblocks.length ? [i] : [];
       for (const j of tj) text = { ...text, tokens: tblocks.at(j).forward(text.tokens, hooks, ctx, mask) };
       ctx.capture(`vis_tokens.${i}`, () => vision.tokens);

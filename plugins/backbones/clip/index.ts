@@ -54,7 +54,7 @@ export function createClipBackbone(options: ClipOptions, ctx: BuildContext | Par
   for (const l of options.stageLayers) {
     if (l > dims.visionLayers) throw new ConfigError(`${ctx.where}.stageLayers: ${l} exceeds the ${dims.visionLayers} vision blocks`);
   }
-  const model = new ClipModel(dims, grid, options.stageLayers.map((l) => l - 1));
+  const model = new ClipModel(dims, grid, options.stageLayers.map((l) => l - 1), ctx.recompute ?? 'auto');
   const spec: BackboneSpec = {
     inputSize: ctx.input.size,
     wordLength: ctx.input.wordLength,

@@ -159,6 +159,23 @@ export function huggingFaceToOpenAI(src: Map<string, RawTensor>, file = 'checkpo
   return out;
 }
 
+/**
+ * Head counts are not in the tensors: OpenAI's build_model takes width / 64. A file may say
+ * otherwise in its metadata (`vision_heads`, `text_heads`; safetensors written by
+ * `zoo pretrain-clip` for widths under 64 per head do).
+ */
+export function headsFromMetadata(dims: ClipDims, metadata: Record<string, unknown>, file = 'checkpoint'): ClipDims {
+  const out = { ...dims };
+  for (const [key, field, width] of [['vision_heads', 'visionHeads', dims.visionWidth], ['text_heads', 'textHeads', dims.textWidth]] as const) {
+    const raw = metadata[key];
+    if (raw === undefined) continue;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < 1 || width % n) throw new CheckpointMismatchError(`${file}: metadata ${key} = ${JSON.stringify(raw)} is not a head count that divides the width ${width}`);
+    out[field] = n;
+  }
+  return out;
+}
+
 export interface ClipWeights {
   tensors: Map<string, RawTensor>;
   dims: ClipDims;
@@ -172,7 +189,7 @@ export function readClipWeights(path: string): ClipWeights {
   if (isHuggingFaceClip(tensors.keys())) tensors = huggingFaceToOpenAI(tensors, path);
   if (!tensors.size) throw new FileFormatError(path, 'contains no tensors');
   const shapes = new Map([...tensors].map(([k, v]) => [k, v.shape]));
-  const dims = inferClipDims(shapes, path);
+  const dims = headsFromMetadata(inferClipDims(shapes, path), ck.metadata, path);
   for (const [k, v] of tensors) if (numel(v.shape) && v.data.length !== numel(v.shape) && v.dtype !== 'bool') throw new FileFormatError(path, `tensor ${k} is truncated`);
   return { tensors, dims, format: ck.format };
 }

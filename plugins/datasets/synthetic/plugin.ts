@@ -15,7 +15,7 @@ import type { ImageBuffer } from '../../../core/vision/image.js';
 import { ReferSource } from '../refcoco/refer.js';
 import { ensureSyntheticDataset, syntheticDatasetMatches, type GenerationResult } from './generate.js';
 import { SYNTHETIC_DEFAULTS, resolveSyntheticOptions, type SyntheticOptions, type SyntheticOptionsInput } from './options.js';
-import { SPLITS } from './vocabulary.js';
+import { BACKGROUNDS, COLORS, SHAPES, SPLITS } from './vocabulary.js';
 
 /** `<repository>/.cache/synthref`: the default root. */
 export const DEFAULT_SYNTHETIC_ROOT = resolve(fileURLToPath(new URL('../../../.cache/synthref', import.meta.url)));
@@ -43,6 +43,9 @@ export const SyntheticPluginSchema = Type.Object(
     objectsPerImage: pair(2, 12, d.objectsPerImage, '[min, max] objects per image.'),
     refsPerImage: pair(1, 12, d.refsPerImage, '[min, max] referred objects per image.'),
     sentencesPerRef: pair(1, 8, d.sentencesPerRef, '[min, max] sentences per referred object.'),
+    shapes: Type.Array(Type.Union(SHAPES.map((x) => Type.Literal(x))), { minItems: 2, uniqueItems: true, default: [...d.shapes], description: 'Shapes (COCO categories) drawn.' }),
+    colors: Type.Array(Type.Union(COLORS.map((x) => Type.Literal(x))), { minItems: 2, uniqueItems: true, default: [...d.colors], description: 'Object colours.' }),
+    backgrounds: Type.Array(Type.Union(BACKGROUNDS.map((x) => Type.Literal(x))), { minItems: 1, uniqueItems: true, default: [...d.backgrounds], description: 'Background textures.' }),
     jpegQuality: Type.Integer({ minimum: 1, maximum: 100, default: d.jpegQuality, description: 'JPEG quality.' }),
     grain: Type.Number({ minimum: 0, maximum: 32, default: d.grain, description: 'Luminance grain amplitude (levels of 255).' }),
     concurrency: Type.Integer({ minimum: 1, maximum: 64, default: d.concurrency, description: 'Images encoded concurrently while generating (does not change the files).' }),

@@ -29,10 +29,10 @@ export function createBce(o: BceOptions): Loss {
       return tf.tidy(() => {
         const target = resizeMaskNearest(mask, [logits.shape[1]!, logits.shape[2]!]);
         if (o.posWeight === 1) return bceWithLogits(logits, target);
-        // PyTorch pos_weight: -(pw·t·log σ(x) + (1-t)·log(1-σ(x)))
-        const logSig = tf.logSigmoid(logits);
-        const logOneMinus = tf.logSigmoid(tf.neg(logits));
-        return tf.neg(tf.mean(tf.add(tf.mul(tf.mul(target, o.posWeight), logSig), tf.mul(tf.sub(1, target), logOneMinus))));
+        // PyTorch pos_weight: -(pw·t·log σ(x) + (1-t)·log(1-σ(x))) = (1-t)·x + (1 + (pw-1)·t)·softplus(-x).
+        // (tf.logSigmoid's custom gradient reads a tensor this tidy has released: wasm threw.)
+        const weight = tf.add(1, tf.mul(target, o.posWeight - 1));
+        return tf.mean(tf.add(tf.mul(tf.sub(1, target), logits), tf.mul(weight, tf.softplus(tf.neg(logits)))));
       });
     },
   };

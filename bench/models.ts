@@ -23,7 +23,7 @@ import { buildModel } from '../core/model/build.js';
 import type { SegmentationModel } from '../core/model/model.js';
 import { createAdam, type Optimizer } from '../core/train/optimizers.js';
 import type { Batch } from '../core/train/step.js';
-import { PRETRAIN_DEFAULTS } from '../core/cli/commands/pretrain.js';
+import { PRETRAIN_DEFAULTS } from '../plugins/jobs/pretrain.js';
 import { readClipWeights } from '../plugins/backbones/clip/weights.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');

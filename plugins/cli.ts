@@ -2,4 +2,8 @@
 import type { Command } from '../core/cli/command.js';
 export { PLUGINS } from './index.js';
 
-export const COMMANDS: Command[] = [];
+import { demoCommand } from './jobs/demo.js';
+import { pretrainCommand } from './jobs/pretrain.js';
+
+/** Jobs that compose plugins (they name configs, the CLIP backbone, the synthetic dataset), so they live here, not in the core. */
+export const COMMANDS: Command[] = [pretrainCommand, demoCommand];

@@ -22,7 +22,7 @@ import { applyOverrides } from '../core/config/overrides.js';
 import { validateConfig } from '../core/config/validate.js';
 import { runTraining } from '../core/train/runner.js';
 import { writeFileAtomic } from '../core/io/atomic-write.js';
-import { resolveConfigPaths } from '../core/cli/commands/demo.js';
+import { resolveConfigPaths } from '../plugins/jobs/demo.js';
 import { largestObjectBaseline } from './baseline-largest.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');

@@ -21,7 +21,7 @@ import { validateConfig } from '../core/config/validate.js';
 import { createDataset } from '../core/train/runner.js';
 import { RisEvaluator, formatRisTable, type RisReport } from '../core/metrics/ris-eval.js';
 import { writeFileAtomic } from '../core/io/atomic-write.js';
-import { resolveConfigPaths } from '../core/cli/commands/demo.js';
+import { resolveConfigPaths } from '../plugins/jobs/demo.js';
 import type { RefRecord } from '../core/data/contracts.js';
 import type { SyntheticSource } from '../plugins/datasets/synthetic/plugin.js';
 

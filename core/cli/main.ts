@@ -13,14 +13,12 @@ import { configCommand, envCommand, listCommand, paramsCommand, schemaCommand, v
 import { parityCommand } from './commands/parity.js';
 import { newCommand } from './commands/new.js';
 import { evalCommand, predictCommand, trainCommand } from './commands/run.js';
-import { pretrainCommand } from './commands/pretrain.js';
-import { demoCommand } from './commands/demo.js';
 import { CORE_PLUGINS } from '../plugins.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 export function coreCommands(): Command[] {
-  return [trainCommand, evalCommand, predictCommand, paramsCommand, listCommand, schemaCommand, validateCommand, configCommand, envCommand, parityCommand, newCommand, pretrainCommand, demoCommand];
+  return [trainCommand, evalCommand, predictCommand, paramsCommand, listCommand, schemaCommand, validateCommand, configCommand, envCommand, parityCommand, newCommand];
 }
 
 function topHelp(commands: Command[]): string {

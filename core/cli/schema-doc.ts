@@ -9,6 +9,7 @@ interface S {
   required?: string[];
   items?: S;
   anyOf?: S[];
+  enum?: unknown[];
   const?: unknown;
   default?: unknown;
   description?: string;
@@ -18,6 +19,7 @@ interface S {
 }
 
 function typeOf(s: S): string {
+  if (s.enum) return s.enum.map((x) => JSON.stringify(x)).join(' \\| ');
   if (s.anyOf) return s.anyOf.map((x) => (x.const !== undefined ? JSON.stringify(x.const) : typeOf(x))).join(' \\| ');
   if (s.type === 'array') return `${s.items ? typeOf(s.items) : 'any'}[]`;
   if (s.properties && s.properties.type && !s.properties.type.default && Object.keys(s.properties).length === 1) return 'plugin `{type, ...options}`';

@@ -8,6 +8,7 @@ import type { Tensor } from '../runtime/tf.js';
 import type { Module } from '../nn/module.js';
 import type { ForwardContext, ModelInputs } from './context.js';
 import type { HookPointSpec, Hooks } from './hooks.js';
+import type { RecomputePolicy } from '../nn/checkpoint.js';
 
 /** A tokenizer as the data pipeline needs it. */
 export interface TextTokenizer {
@@ -66,8 +67,6 @@ export interface Backbone {
 }
 
 export type LrGroup = 'backbone' | 'head';
-
-import type { RecomputePolicy } from '../nn/checkpoint.js';
 
 export interface BuildContext {
   /** Config location of the node being built, for error messages (e.g. `model.adapters[1]`). */

@@ -11,6 +11,7 @@ import { selectBackend } from '../runtime/backend.js';
 import { Checkpoint, recomputation, recordingGradients, shouldRecompute } from './checkpoint.js';
 import { dropout, gelu } from './functional.js';
 import { layerNorm } from './layers/layer-norm.js';
+import { memoryProbe } from '../../test/memory-probe.js';
 
 const seeded = (shape: number[], seed: number, scale = 1) => tf.tidy(() => tf.mul(tf.randomNormal(shape, 0, 1, 'float32', seed), scale));
 const C = 12;
@@ -254,26 +255,19 @@ describe('Checkpoint', () => {
     const x = seeded([4, 32, C], 91);
     /** Bytes alive when the backward pass starts (recorded by the first gradient to run). */
     const heldAtBackward = (useCp: boolean): number => {
-      let held = -1;
-      const probe = tf.customGrad(((t: Tensor) => ({
-        value: tf.clone(t),
-        gradFunc: (dy: Tensor) => {
-          held = tf.memory().numBytes;
-          return tf.clone(dy);
-        },
-      })) as unknown as Parameters<typeof tf.customGrad>[0]);
+      const { probe, seen } = memoryProbe();
       const cps = stacks.map((_, i) => new Checkpoint(`mem ${i}`));
       const base = tf.memory().numBytes;
       valueAndGrads(
         (t) => {
           let h = t;
           stacks.forEach((v, i) => (h = useCp ? cps[i]!.run(block(v), h) : block(v)(h)));
-          return tf.sum(probe(h) as Tensor);
+          return tf.sum(probe(h));
         },
         x,
         stacks.flat(),
       );
-      return held - base;
+      return seen[0]!.numBytes - base;
     };
     const plain = heldAtBackward(false);
     const ck = heldAtBackward(true);

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { tf, type Tensor } from '../runtime/tf.js';
 import { selectBackend } from '../runtime/backend.js';
 import { dropout } from './functional.js';
+import { memoryProbe } from '../../test/memory-probe.js';
 
 const seeded = (shape: number[], seed: number) => tf.randomNormal(shape, 0, 1, 'float32', seed);
 
@@ -93,19 +94,12 @@ describe('dropout memory', () => {
   it('keeps a bool mask (1 byte per element) for the backward pass, not two float tensors', async () => {
     await selectBackend('cpu');
     const held = (drop: (x: Tensor) => Tensor): number => {
-      let at = -1;
-      const probe = tf.customGrad(((t: Tensor) => ({
-        value: tf.clone(t),
-        gradFunc: (dy: Tensor) => {
-          at = tf.memory().numBytes;
-          return tf.clone(dy);
-        },
-      })) as unknown as Parameters<typeof tf.customGrad>[0]);
+      const { probe, seen } = memoryProbe();
       const x = seeded([64, 256], 7);
       const base = tf.memory().numBytes;
-      tf.dispose(tf.grads((xi: Tensor) => tf.sum(probe(drop(xi)) as Tensor))([x]));
+      tf.dispose(tf.grads((xi: Tensor) => tf.sum(probe(drop(xi))))([x]));
       x.dispose();
-      return at - base;
+      return seen[0]!.numBytes - base;
     };
     const harness = held((x) => tf.neg(x)); // probe, sum and dy (Neg keeps nothing)
     const ours = held((x) => dropout(x, 0.3, 11)) - harness;

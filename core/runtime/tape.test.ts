@@ -10,6 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { tf, type Tensor } from './tf.js';
 import { selectBackend } from './backend.js';
 import { GradientMap, filteredNodes } from './tape.js';
+import { memoryProbe } from '../../test/memory-probe.js';
 
 type GradientsFn = (f: () => Tensor, xs: Tensor[], dy?: Tensor, allowNoGradients?: boolean) => { value: Tensor; grads: (Tensor | undefined)[] };
 const engine = tf.engine() as unknown as { gradients: GradientsFn };
@@ -231,31 +232,21 @@ describe('lean backward pass frees memory as it goes', () => {
    * bytes when the backward pass reaches it.
    */
   function probeChain(depth: number): { tensors: number[]; bytes: number[]; grads: Float32Array } {
-    const tensors: number[] = [];
-    const bytes: number[] = [];
-    const probe = tf.customGrad(((x: Tensor) => ({
-      value: tf.clone(x),
-      gradFunc: (dy: Tensor) => {
-        const m = tf.memory();
-        tensors.push(m.numTensors);
-        bytes.push(m.numBytes);
-        return tf.clone(dy);
-      },
-    })) as unknown as Parameters<typeof tf.customGrad>[0]);
+    const { probe, seen } = memoryProbe();
     const x = seeded([64, 256], 30);
     const w = tf.mul(seeded([256, 256], 31), 0.05);
     const base = tf.memory().numTensors;
     const grads = tf.tidy(() => {
       const [gx, gw] = tf.grads((x0: Tensor, w0: Tensor) => {
         let h = x0;
-        for (let i = 0; i < depth; i++) h = probe(tf.tanh(tf.add(tf.matMul(h, w0), h))) as Tensor;
+        for (let i = 0; i < depth; i++) h = probe(tf.tanh(tf.add(tf.matMul(h, w0), h)));
         return tf.sum(h);
       })([x, w]);
       return tf.concat([tf.reshape(gx!, [-1]), tf.reshape(gw!, [-1])]);
     });
     const data = grads.dataSync() as Float32Array;
     tf.dispose([grads, x, w]);
-    return { tensors: tensors.map((n) => n - base), bytes, grads: data };
+    return { tensors: seen.map((m) => m.numTensors - base), bytes: seen.map((m) => m.numBytes), grads: data };
   }
 
   it('same gradients, a lower peak, and a backward whose live tensors shrink to a constant', async () => {

@@ -56,15 +56,26 @@ export async function predictImage(model: SegmentationModel, image: ImageBuffer<
 }
 
 /** The image with the mask tinted (alpha 0.5) and its boundary drawn. */
-export function overlay(image: ImageBuffer<Uint8Array>, mask: Uint8Array, color: [number, number, number] = [255, 40, 40]): Uint8Array {
+export function overlay(image: ImageBuffer<Uint8Array>, mask: ArrayLike<number>, color: [number, number, number] = [255, 40, 40]): Uint8Array {
+  return paintMask(image, mask, (v, c, edge) => (edge ? color[c]! : Math.round(0.5 * v + 0.5 * color[c]!)), (v) => v);
+}
+
+/** The mask shown whatever the object's colour: pixels outside it dimmed to 30 %, its boundary drawn in yellow. */
+export function spotlight(image: ImageBuffer<Uint8Array>, mask: ArrayLike<number>): Uint8Array {
+  const yellow = [255, 230, 0];
+  return paintMask(image, mask, (v, c, edge) => (edge ? yellow[c]! : v), (v) => Math.round(0.3 * v));
+}
+
+/** Per channel value: `inside(v, c, edge)` for mask pixels (edge: on the mask's boundary), `outside(v)` elsewhere. */
+function paintMask(image: ImageBuffer<Uint8Array>, mask: ArrayLike<number>, inside: (v: number, c: number, edge: boolean) => number, outside: (v: number) => number): Uint8Array {
   const { height: H, width: W } = image;
-  const out = Uint8Array.from(image.data);
+  const on = (i: number) => mask[i]! > 0;
+  const out = new Uint8Array(image.data.length);
   for (let y = 0; y < H; y++) {
     for (let x = 0; x < W; x++) {
       const i = y * W + x;
-      if (!mask[i]) continue;
-      const edge = x === 0 || y === 0 || x === W - 1 || y === H - 1 || !mask[i - 1] || !mask[i + 1] || !mask[i - W] || !mask[i + W];
-      for (let c = 0; c < 3; c++) out[i * 3 + c] = edge ? color[c]! : Math.round(0.5 * out[i * 3 + c]! + 0.5 * color[c]!);
+      const edge = on(i) && (x === 0 || y === 0 || x === W - 1 || y === H - 1 || !on(i - 1) || !on(i + 1) || !on(i - W) || !on(i + W));
+      for (let c = 0; c < 3; c++) out[i * 3 + c] = on(i) ? inside(image.data[i * 3 + c]!, c, edge) : outside(image.data[i * 3 + c]!);
     }
   }
   return out;

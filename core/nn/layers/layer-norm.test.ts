@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { tf, type Tensor } from '../../runtime/tf.js';
 import { selectBackend } from '../../runtime/backend.js';
 import { layerNorm } from './layer-norm.js';
+import { memoryProbe } from '../../../test/memory-probe.js';
 
 /** The formula layerNorm had before its custom gradient, differentiated by tfjs. */
 function plainLayerNorm(x: Tensor, weight: Tensor | undefined, bias: Tensor | undefined, eps: number): Tensor {
@@ -104,22 +105,15 @@ describe('layerNorm memory', () => {
   it('keeps fewer bytes for the backward pass than autodiff of the formula', async () => {
     await selectBackend('cpu');
     const held = (ln: (x: Tensor, w: Tensor | undefined, b: Tensor | undefined, eps: number) => Tensor): number => {
-      let at = -1;
-      const probe = tf.customGrad(((t: Tensor) => ({
-        value: tf.clone(t),
-        gradFunc: (dy: Tensor) => {
-          at = tf.memory().numBytes;
-          return tf.clone(dy);
-        },
-      })) as unknown as Parameters<typeof tf.customGrad>[0]);
+      const { probe, seen } = memoryProbe();
       const x = seeded([16, 64, 32], 8);
       const w = seeded([32], 9);
       const b = seeded([32], 10);
       const base = tf.memory().numBytes;
-      const { value, grads } = tf.engine().gradients(() => tf.sum(probe(ln(x, w, b, 1e-5)) as Tensor), [x, w, b], undefined, true);
+      const { value, grads } = tf.engine().gradients(() => tf.sum(probe(ln(x, w, b, 1e-5))), [x, w, b], undefined, true);
       tf.dispose([value, ...grads.filter((g) => g)]);
       tf.dispose([x, w, b]);
-      return at - base;
+      return seen[0]!.numBytes - base;
     };
     const harness = held((x) => tf.neg(x)); // what the probe, sum and dy hold (Neg keeps nothing)
     const plain = held(plainLayerNorm) - harness;

@@ -8,47 +8,29 @@
  */
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static, type TUnsafe } from '@sinclair/typebox';
 import type { DatasetContext, DatasetSource, RefRecord } from '../../../core/data/contracts.js';
 import { definePlugin } from '../../../core/registry/manifest.js';
 import type { ImageBuffer } from '../../../core/vision/image.js';
 import { ReferSource } from '../refcoco/refer.js';
 import { ensureSyntheticDataset, syntheticDatasetMatches, type GenerationResult } from './generate.js';
-import { SYNTHETIC_DEFAULTS, resolveSyntheticOptions, type SyntheticOptions, type SyntheticOptionsInput } from './options.js';
-import { BACKGROUNDS, COLORS, SHAPES, SPLITS } from './vocabulary.js';
+import { SYNTHETIC_OPTIONS_SCHEMA, resolveSyntheticOptions, type SyntheticOptions, type SyntheticOptionsInput } from './options.js';
+import { SPLITS } from './vocabulary.js';
 
 /** `<repository>/.cache/synthref`: the default root. */
 export const DEFAULT_SYNTHETIC_ROOT = resolve(fileURLToPath(new URL('../../../.cache/synthref', import.meta.url)));
 
-const d = SYNTHETIC_DEFAULTS;
-const pair = (min: number, max: number, dflt: readonly [number, number], description: string) =>
-  Type.Array(Type.Integer({ minimum: min, maximum: max }), { minItems: 2, maxItems: 2, default: [...dflt], description });
-const count = (dflt: number, description: string) => Type.Integer({ minimum: 0, maximum: 100000, default: dflt, description });
+/** The generator options a config may set (the rest keep the generator's defaults); their schemas are the generator's own. */
+const GENERATOR_KEYS = ['seed', 'images', 'minSide', 'maxSide', 'objectsPerImage', 'refsPerImage', 'sentencesPerRef', 'shapes', 'colors', 'backgrounds', 'jpegQuality', 'grain', 'concurrency'] as const;
+type GeneratorKey = (typeof GENERATOR_KEYS)[number];
+const generatorSchemas = Object.fromEntries(GENERATOR_KEYS.map((k) => [k, Type.Unsafe(SYNTHETIC_OPTIONS_SCHEMA.properties[k])])) as {
+  [K in GeneratorKey]: TUnsafe<SyntheticOptions[K]>;
+};
 
 export const SyntheticPluginSchema = Type.Object(
   {
     root: Type.Optional(Type.String({ description: 'Folder of the generated dataset, relative to the config file (default: <repository>/.cache/synthref). Regenerated there when the options change.' })),
-    seed: Type.Integer({ minimum: 0, maximum: 4294967295, default: d.seed, description: 'Generator seed: same seed and options, same files.' }),
-    images: Type.Object(
-      {
-        train: count(d.images.train, 'Training images.'),
-        val: count(d.images.val, 'Validation images.'),
-        testA: count(d.images.testA, 'testA images (refs to round shapes).'),
-        testB: count(d.images.testB, 'testB images (refs to angular shapes).'),
-      },
-      { additionalProperties: false, default: { ...d.images }, description: 'Images per split.' },
-    ),
-    minSide: Type.Integer({ minimum: 64, maximum: 1024, default: d.minSide, description: 'Smallest image side in pixels.' }),
-    maxSide: Type.Integer({ minimum: 64, maximum: 1024, default: d.maxSide, description: 'Largest image side in pixels.' }),
-    objectsPerImage: pair(2, 12, d.objectsPerImage, '[min, max] objects per image.'),
-    refsPerImage: pair(1, 12, d.refsPerImage, '[min, max] referred objects per image.'),
-    sentencesPerRef: pair(1, 8, d.sentencesPerRef, '[min, max] sentences per referred object.'),
-    shapes: Type.Array(Type.Union(SHAPES.map((x) => Type.Literal(x))), { minItems: 2, uniqueItems: true, default: [...d.shapes], description: 'Shapes (COCO categories) drawn.' }),
-    colors: Type.Array(Type.Union(COLORS.map((x) => Type.Literal(x))), { minItems: 2, uniqueItems: true, default: [...d.colors], description: 'Object colours.' }),
-    backgrounds: Type.Array(Type.Union(BACKGROUNDS.map((x) => Type.Literal(x))), { minItems: 1, uniqueItems: true, default: [...d.backgrounds], description: 'Background textures.' }),
-    jpegQuality: Type.Integer({ minimum: 1, maximum: 100, default: d.jpegQuality, description: 'JPEG quality.' }),
-    grain: Type.Number({ minimum: 0, maximum: 32, default: d.grain, description: 'Luminance grain amplitude (levels of 255).' }),
-    concurrency: Type.Integer({ minimum: 1, maximum: 64, default: d.concurrency, description: 'Images encoded concurrently while generating (does not change the files).' }),
+    ...generatorSchemas,
   },
   { additionalProperties: false },
 );

@@ -7,14 +7,14 @@ import { describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Registry } from '../../registry/registry.js';
-import { CORE_PLUGINS } from '../../plugins.js';
-import { PLUGINS } from '../../../plugins/index.js';
-import { readSafetensors } from '../../io/safetensors.js';
-import { parseArgs } from '../args.js';
-import type { Backbone } from '../../model/contracts.js';
+import { Registry } from '../../core/registry/registry.js';
+import { CORE_PLUGINS } from '../../core/plugins.js';
+import { PLUGINS } from '../index.js';
+import { readSafetensors } from '../../core/io/safetensors.js';
+import { parseArgs } from '../../core/cli/args.js';
+import type { Backbone } from '../../core/model/contracts.js';
 import { commandLine, pretrainSpec, runPretrain, settingsFromFlags } from './pretrain.js';
-import { UsageError } from '../../errors.js';
+import { UsageError } from '../../core/errors.js';
 
 const registry = new Registry([...CORE_PLUGINS, ...PLUGINS]);
 

@@ -13,9 +13,9 @@
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
-import { ConfigError, UsageError } from '../../errors.js';
-import type { Command, CliEnv } from '../command.js';
-import type { CommandSpec, ParsedArgs } from '../args.js';
+import { ConfigError, UsageError } from '../../core/errors.js';
+import type { Command, CliEnv } from '../../core/cli/command.js';
+import type { CommandSpec, ParsedArgs } from '../../core/cli/args.js';
 
 export const PRETRAIN_DEFAULTS = {
   out: 'assets/tiny-clip',
@@ -205,21 +205,21 @@ export interface PretrainOutcome {
 export async function runPretrain(s: PretrainSettings, env: Pick<CliEnv, 'registry' | 'err' | 'root'>, command: string): Promise<PretrainOutcome> {
   const t0 = performance.now();
   const log = env.err;
-  const { selectBackend } = await import('../../runtime/backend.js');
-  const { seedInit } = await import('../../nn/init.js');
-  const { loadImageFile } = await import('../../data/decode.js');
-  const { letterboxImage } = await import('../../vision/letterbox.js');
-  const { normalizeImage } = await import('../../vision/normalize.js');
-  const { writeSafetensors } = await import('../../io/safetensors.js');
-  const { writeFileAtomic } = await import('../../io/atomic-write.js');
-  const { tensorToRaw } = await import('../../nn/module.js');
-  const { Progress } = await import('../../train/progress.js');
-  const { trainContrastive } = await import('../../train/contrastive.js');
-  const { Rng } = await import('../../nn/rng.js');
-  const synth = await import('../../../plugins/datasets/synthetic/index.js');
+  const { selectBackend } = await import('../../core/runtime/backend.js');
+  const { seedInit } = await import('../../core/nn/init.js');
+  const { loadImageFile } = await import('../../core/data/decode.js');
+  const { letterboxImage } = await import('../../core/vision/letterbox.js');
+  const { normalizeImage } = await import('../../core/vision/normalize.js');
+  const { writeSafetensors } = await import('../../core/io/safetensors.js');
+  const { writeFileAtomic } = await import('../../core/io/atomic-write.js');
+  const { tensorToRaw } = await import('../../core/nn/module.js');
+  const { Progress } = await import('../../core/train/progress.js');
+  const { trainContrastive } = await import('../../core/train/contrastive.js');
+  const { Rng } = await import('../../core/nn/rng.js');
+  const synth = await import('../datasets/synthetic/index.js');
   const words = await syntheticWords();
-  const { learnBpeMerges } = await import('../../../plugins/backbones/clip/tokenizer/byte-vocab.js');
-  const { ClipTokenizer } = await import('../../../plugins/backbones/clip/tokenizer/bpe.js');
+  const { learnBpeMerges } = await import('../backbones/clip/tokenizer/byte-vocab.js');
+  const { ClipTokenizer } = await import('../backbones/clip/tokenizer/bpe.js');
 
   const backend = await selectBackend(s.backend as 'wasm' | 'cpu' | 'tensorflow' | 'auto', { threads: s.threads });
   log(`backend: ${backend.backend}, ${backend.threads} thread${backend.threads > 1 ? 's' : ''}`);
@@ -256,10 +256,10 @@ export async function runPretrain(s: PretrainSettings, env: Pick<CliEnv, 'regist
   // term, each object's footprint on the patch grid (from the generator's plan: polygons) and
   // phrases describing it.
   const l0 = performance.now();
-  const scenes = new Map<string, import('../../../plugins/datasets/synthetic/scene.js').Scene>();
+  const scenes = new Map<string, import('../datasets/synthetic/scene.js').Scene>();
   if (s.regionWeight > 0) for (const im of synth.planSyntheticDataset(gen.manifest.options).images) scenes.set(im.path, im.scene);
   const phraseRng = new Rng(s.seed ^ 0x9e3779b9);
-  const items: import('../../train/contrastive.js').CaptionedImage[] = new Array(entries.length);
+  const items: import('../../core/train/contrastive.js').CaptionedImage[] = new Array(entries.length);
   const chunk = 64;
   for (let i = 0; i < entries.length; i += chunk) {
     await Promise.all(
@@ -296,7 +296,7 @@ export async function runPretrain(s: PretrainSettings, env: Pick<CliEnv, 'regist
   const backbone = manifest.create(
     { preset: 'custom', ...towerDims, pretrainedGrid: inputSize / s.patch, vocab: vocabPath, stageLayers: [1] },
     { where: 'pretrain-clip', input: { size: s.size, wordLength: s.context }, seed: s.seed, loadWeights: false },
-  ) as import('../../model/contracts.js').Backbone;
+  ) as import('../../core/model/contracts.js').Backbone;
   const nParams = backbone.module.numParameters();
   log(`model: CLIP ViT-${s.patch} ${s.visionLayers}x${s.visionWidth} (${s.visionHeads} heads), text ${s.textLayers}x${s.textWidth} (${s.textHeads} heads), embed ${s.embedDim}, ${nParams.toLocaleString('en-US')} parameters`);
   const train = items.slice(0, nTrain);
@@ -415,8 +415,8 @@ const OBJECTIVE = (s: PretrainSettings) =>
     ? `; plus (weight ${s.regionWeight}) the same contrast between objects (those features pooled over each object's footprint on the patch grid, from the generator's polygons) and short phrases naming them ("a small red circle", "the green shape", "a star"), every phrase that fits an object counting as a positive${s.regionCandidates === 'all' ? '; each object is scored against every size-colour-shape phrase and the colour-, shape- and size-only ones (222 phrases, synonyms drawn each step), so shape and size must be told apart within a colour' : ''}`
     : '');
 
-type SceneT = import('../../../plugins/datasets/synthetic/scene.js').Scene;
-type RngT = import('../../nn/rng.js').Rng;
+type SceneT = import('../datasets/synthetic/scene.js').Scene;
+type RngT = import('../../core/nn/rng.js').Rng;
 
 const pick = <T>(rng: RngT, xs: readonly T[]): T => xs[rng.int(xs.length)]!;
 
@@ -489,9 +489,9 @@ export function sceneRegions(
   polygonMask: (poly: readonly number[], h: number, w: number) => Uint8Array,
   words: PhraseWords,
   variants = 4,
-): import('../../train/contrastive.js').Region[] {
+): import('../../core/train/contrastive.js').Region[] {
   const g = size / patch;
-  const out: import('../../train/contrastive.js').Region[] = [];
+  const out: import('../../core/train/contrastive.js').Region[] = [];
   for (const o of scene.objects) {
     const poly = o.polygon.map((v, i) => (i % 2 === 0 ? forward[0]! * v + forward[1]! * o.polygon[i + 1]! + forward[2]! : forward[3]! * o.polygon[i - 1]! + forward[4]! * v + forward[5]!));
     const m = polygonMask(poly, size, size);
@@ -521,7 +521,7 @@ export interface PhraseWords {
 }
 
 export async function syntheticWords(): Promise<PhraseWords> {
-  const w = await import('../../../plugins/datasets/synthetic/vocabulary.js');
+  const w = await import('../datasets/synthetic/vocabulary.js');
   return { colors: w.COLOR_WORDS, shapes: w.SHAPE_NOUNS, sizes: w.SIZE_WORDS, generic: w.GENERIC_NOUNS };
 }
 

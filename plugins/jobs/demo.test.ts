@@ -6,10 +6,10 @@ import { describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main, ROOT } from '../main.js';
-import { PLUGINS } from '../../../plugins/index.js';
+import { main, ROOT } from '../../core/cli/main.js';
+import { COMMANDS, PLUGINS } from '../cli.js';
 import { DEMO_CONFIG, DEMO_MARKER, prepareDemoDir, resolveConfigPaths, slug } from './demo.js';
-import { UsageError } from '../../errors.js';
+import { UsageError } from '../../core/errors.js';
 
 describe('zoo demo helpers', () => {
   it('makes file names from sentences', () => {
@@ -58,7 +58,7 @@ describe('zoo demo', () => {
         ...['--set', 'train.maxSteps=2', '--set', 'train.batchSize=8', '--set', 'eval.maxSamples=6'],
       ],
       PLUGINS,
-      [],
+      COMMANDS,
       { out: (l) => out.push(l), err: (l) => err.push(l) },
     );
     expect(code, err.join('\n')).toBe(0);

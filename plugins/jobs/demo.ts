@@ -12,10 +12,10 @@
  */
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
-import { UsageError } from '../../errors.js';
-import type { Command } from '../command.js';
-import type { ValidatedConfig } from '../../config/validate.js';
-import type { JsonObject } from '../../config/load.js';
+import { UsageError } from '../../core/errors.js';
+import type { Command } from '../../core/cli/command.js';
+import type { ValidatedConfig } from '../../core/config/validate.js';
+import type { JsonObject } from '../../core/config/load.js';
 
 export const DEMO_CONFIG = 'configs/tiny/barleria-synthetic.json';
 export const DEMO_MARKER = 'demo.json';
@@ -80,18 +80,18 @@ export const demoCommand: Command = {
     const nOverlays = Number(args.flags.overlays);
     if (!Number.isInteger(nOverlays) || nOverlays < 0) throw new UsageError(`demo: --overlays must be a non-negative integer, got ${args.flags.overlays}`);
 
-    const { loadConfig } = await import('../../config/load.js');
-    const { applyOverrides } = await import('../../config/overrides.js');
-    const { validateConfig } = await import('../../config/validate.js');
+    const { loadConfig } = await import('../../core/config/load.js');
+    const { applyOverrides } = await import('../../core/config/overrides.js');
+    const { validateConfig } = await import('../../core/config/validate.js');
     const loaded = loadConfig(configPath);
     applyOverrides(loaded, (args.flags.set as string[] | undefined) ?? [], env.registry);
     resolveConfigPaths(loaded.doc, root);
     const v: ValidatedConfig = validateConfig(loaded, env.registry);
 
     prepareDemoDir(out);
-    const { writeFileAtomic } = await import('../../io/atomic-write.js');
+    const { writeFileAtomic } = await import('../../core/io/atomic-write.js');
     writeFileAtomic(join(out, DEMO_MARKER), JSON.stringify({ config: configPath, started: new Date().toISOString() }, null, 2) + '\n');
-    const { runTraining, prepareRun, createDataset } = await import('../../train/runner.js');
+    const { runTraining, prepareRun, createDataset } = await import('../../core/train/runner.js');
     const ctx = { registry: env.registry, baseDir: root, log: env.err };
     env.err(`demo: ${configPath} -> ${out}`);
     // The runner prints the final table to the log; the demo prints it (once) on stdout.
@@ -101,7 +101,7 @@ export const demoCommand: Command = {
     // Overlays of a few val expressions, from the best checkpoint.
     const overlays: { file: string; sentence: string; iou: number }[] = [];
     if (nOverlays > 0 && r.best) {
-      const { loadCheckpoint } = await import('../../train/checkpoint.js');
+      const { loadCheckpoint } = await import('../../core/train/checkpoint.js');
       const model = await prepareRun(v, { ...ctx, log: () => {} });
       loadCheckpoint(r.best.path, model);
       const source = createDataset(v, ctx);
@@ -122,7 +122,7 @@ export const demoCommand: Command = {
       writeFileAtomic(join(dir, 'index.json'), JSON.stringify(overlays.map((o) => ({ ...o, file: o.file.slice(dir.length + 1) })), null, 2) + '\n');
     }
 
-    const { formatRisTable } = await import('../../metrics/ris-eval.js');
+    const { formatRisTable } = await import('../../core/metrics/ris-eval.js');
     const seconds = (performance.now() - t0) / 1000;
     const val = r.reports.find((x) => x.split === 'val');
     writeFileAtomic(
@@ -149,45 +149,20 @@ export const demoCommand: Command = {
   },
 };
 
-/**
- * The mask shown whatever the object's colour: pixels outside it dimmed to 30 %, its
- * boundary drawn in yellow.
- */
-export function spotlight(image: { data: Uint8Array; height: number; width: number }, mask: ArrayLike<number>): Uint8Array {
-  const { height: H, width: W } = image;
-  const out = new Uint8Array(image.data.length);
-  for (let y = 0; y < H; y++) {
-    for (let x = 0; x < W; x++) {
-      const i = y * W + x;
-      const inside = mask[i]! > 0;
-      const edge = inside && (x === 0 || y === 0 || x === W - 1 || y === H - 1 || !(mask[i - 1]! > 0) || !(mask[i + 1]! > 0) || !(mask[i - W]! > 0) || !(mask[i + W]! > 0));
-      for (let c = 0; c < 3; c++) out[i * 3 + c] = edge ? [255, 230, 0][c]! : inside ? image.data[i * 3 + c]! : Math.round(0.3 * image.data[i * 3 + c]!);
-    }
-  }
-  return out;
-}
-
 /** image | prediction | ground truth (each mask spotlit), scaled x2; returns the prediction's IoU. */
 export async function writeDemoOverlay(
-  model: import('../../model/model.js').SegmentationModel,
-  image: import('../../vision/image.js').ImageBuffer<Uint8Array>,
+  model: import('../../core/model/model.js').SegmentationModel,
+  image: import('../../core/vision/image.js').ImageBuffer<Uint8Array>,
   gt: Uint8Array,
   sentence: string,
   file: string,
   v: ValidatedConfig,
 ): Promise<number> {
   const sharp = (await import('sharp')).default;
-  const { predictImage } = await import('../../train/predict.js');
-  const { writeFileAtomic } = await import('../../io/atomic-write.js');
+  const { predictImage, spotlight } = await import('../../core/train/predict.js');
+  const { maskIoU } = await import('../../core/metrics/ris-eval.js');
+  const { writeFileAtomic } = await import('../../core/io/atomic-write.js');
   const pred = await predictImage(model, image, sentence, { inputSize: v.config.input.size, wordLength: v.config.input.wordLength, threshold: v.config.eval.threshold });
-  let inter = 0;
-  let union = 0;
-  for (let i = 0; i < gt.length; i++) {
-    const a = pred.mask[i]! > 0;
-    const b = gt[i]! > 0;
-    if (a && b) inter++;
-    if (a || b) union++;
-  }
   const { height: H, width: W } = image;
   const panels = [image.data, spotlight(image, pred.mask), spotlight(image, gt)];
   const gap = 4;
@@ -201,5 +176,5 @@ export async function writeDemoOverlay(
     .png()
     .toBuffer();
   writeFileAtomic(file, png);
-  return union ? inter / union : 0;
+  return maskIoU(pred.mask, gt).iou;
 }

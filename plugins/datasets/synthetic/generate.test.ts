@@ -16,6 +16,7 @@ import {
   generateSyntheticDataset,
   normalizeSentence,
   parseExpression,
+  planSyntheticDataset,
   polygonMask,
   resolveSyntheticOptions,
   type ColorName,
@@ -312,5 +313,27 @@ describe('synthetic REFER dataset', () => {
     expect(() => resolveSyntheticOptions({ objectsPerImage: [5, 3] })).toThrow(/objectsPerImage/);
     expect(() => resolveSyntheticOptions({ shapes: ['square', 'star'] })).toThrow(/round shape/);
     expect(() => resolveSyntheticOptions({ minSide: 200, maxSide: 100 })).toThrow(/minSide/);
+  });
+});
+
+describe('expressionKinds', () => {
+  const small = { seed: 3, images: { train: 40, val: 10, testA: 6, testB: 6 } } as const;
+  const kindsOf = (o: SyntheticOptionsInput): Set<string> =>
+    new Set(planSyntheticDataset(o).images.flatMap((im) => im.refs.flatMap((r) => r.sentences.map((s) => parseExpression(s.sent).kind))));
+
+  it('writes only the requested kinds of expression (read back from the text)', () => {
+    expect(kindsOf({ ...small, expressionKinds: ['attr'] })).toEqual(new Set(['attr']));
+    expect(kindsOf({ ...small, expressionKinds: ['extreme', 'relation'] })).toEqual(new Set(['extreme', 'relation']));
+    expect(kindsOf(small)).toEqual(new Set(['attr', 'extreme', 'center', 'relation']));
+  });
+
+  it('all kinds listed is the default, with the same dataset', () => {
+    expect(JSON.stringify(planSyntheticDataset({ ...small, expressionKinds: ['relation', 'center', 'extreme', 'attr'] }))).toBe(JSON.stringify(planSyntheticDataset(small)));
+  });
+
+  it('rejects unknown and repeated kinds, naming the option', () => {
+    expect(() => resolveSyntheticOptions({ expressionKinds: ['attribute' as never] })).toThrow(/"expressionKinds": unknown value "attribute".*attr/);
+    expect(() => resolveSyntheticOptions({ expressionKinds: ['attr', 'attr'] })).toThrow(/"expressionKinds".*no repeated values/);
+    expect(() => resolveSyntheticOptions({ expressionKinds: [] })).toThrow(/"expressionKinds".*at least 1/);
   });
 });

@@ -3,7 +3,7 @@
  * JSON-schema description (plain object literal) and validation.
  */
 import { ConfigError, didYouMean } from '../../../core/errors.js';
-import { BACKGROUNDS, COLORS, ROUND_SHAPES, SHAPES, SPLITS, type BackgroundKind, type ColorName, type ShapeName, type SplitName } from './vocabulary.js';
+import { BACKGROUNDS, COLORS, EXPRESSION_KINDS, ROUND_SHAPES, SHAPES, SPLITS, type BackgroundKind, type ColorName, type ShapeName, type SplitName } from './vocabulary.js';
 
 export interface SyntheticOptions {
   /** Seed of every random choice: same seed and options give byte-identical files. */
@@ -26,6 +26,12 @@ export interface SyntheticOptions {
   shapes: ShapeName[];
   colors: ColorName[];
   backgrounds: BackgroundKind[];
+  /**
+   * Kinds of referring expression written: attr ("the red circle"), extreme ("the leftmost
+   * circle"), center ("the circle nearest the center"), relation ("the circle left of the star").
+   * An object none of whose expressions is of these kinds is not referred to.
+   */
+  expressionKinds: (typeof EXPRESSION_KINDS)[number][];
   jpegQuality: number;
   /** Uniform luminance grain, +- levels of 255, added to every pixel. */
   grain: number;
@@ -58,6 +64,7 @@ export const SYNTHETIC_DEFAULTS: Readonly<SyntheticOptions> = Object.freeze({
   shapes: [...SHAPES],
   colors: [...COLORS],
   backgrounds: [...BACKGROUNDS],
+  expressionKinds: [...EXPRESSION_KINDS],
   jpegQuality: 90,
   grain: 4,
   captionsPerImage: 2,
@@ -106,6 +113,14 @@ export const SYNTHETIC_OPTIONS_SCHEMA = {
     shapes: { type: 'array', items: { enum: [...SHAPES] }, minItems: 2, uniqueItems: true, default: [...SHAPES], description: 'Shapes (COCO categories) to draw.' },
     colors: { type: 'array', items: { enum: [...COLORS] }, minItems: 2, uniqueItems: true, default: [...COLORS], description: 'Object colours.' },
     backgrounds: { type: 'array', items: { enum: [...BACKGROUNDS] }, minItems: 1, uniqueItems: true, default: [...BACKGROUNDS], description: 'Background textures.' },
+    expressionKinds: {
+      type: 'array',
+      items: { enum: [...EXPRESSION_KINDS] },
+      minItems: 1,
+      uniqueItems: true,
+      default: [...EXPRESSION_KINDS],
+      description: 'Kinds of referring expression: attr ("the red circle"), extreme ("the leftmost circle"), center ("the circle nearest the center"), relation ("the circle left of the star"). Objects with no expression of these kinds are not referred to.',
+    },
     jpegQuality: { type: 'integer', minimum: 1, maximum: 100, default: 90, description: 'JPEG quality.' },
     grain: { type: 'number', minimum: 0, maximum: 32, default: 4, description: 'Luminance grain amplitude (levels of 255).' },
     captionsPerImage: { type: 'integer', minimum: 0, maximum: 10, default: 2, description: 'Scene captions per captioned image.' },
@@ -178,6 +193,7 @@ export function resolveSyntheticOptions(input: SyntheticOptionsInput = {}): Synt
     shapes: subset('shapes', g('shapes'), SHAPES, 2),
     colors: subset('colors', g('colors'), COLORS, 2),
     backgrounds: subset('backgrounds', g('backgrounds'), BACKGROUNDS, 1),
+    expressionKinds: subset('expressionKinds', g('expressionKinds'), EXPRESSION_KINDS, 1),
     jpegQuality: int('jpegQuality', g('jpegQuality'), 1, 100),
     grain: (() => {
       const v = g('grain');

@@ -17,6 +17,7 @@ import {
   normalizeSentence,
   parseExpression,
   realize,
+  type ExprKind,
   type RefExpr,
   type SceneItem,
   type SceneLayout,
@@ -141,8 +142,8 @@ export interface PlannedRef {
  * Sentences for object `t`: `m` expressions of different kinds where possible, each
  * realised as distinct text, each checked by parsing the text back and evaluating it.
  */
-function sentencesFor(scene: Scene, t: number, m: number, rng: Rng): PlannedSentence[] {
-  const exprs = chooseExpressions(candidateExpressions(scene, t), m, rng);
+function sentencesFor(scene: Scene, t: number, m: number, rng: Rng, kinds: readonly ExprKind[]): PlannedSentence[] {
+  const exprs = chooseExpressions(candidateExpressions(scene, t).filter((c) => kinds.includes(c.expr.kind)), m, rng);
   const out: PlannedSentence[] = [];
   const seen = new Set<string>();
   for (const expr of exprs) {
@@ -177,7 +178,7 @@ export function planRefs(scene: Scene, o: SyntheticOptions, rng: Rng, group?: Sh
   for (const t of eligible) {
     if (refs.length >= want) break;
     const m = o.sentencesPerRef[0] + rng.int(o.sentencesPerRef[1] - o.sentencesPerRef[0] + 1);
-    const sentences = sentencesFor(scene, t, m, rng);
+    const sentences = sentencesFor(scene, t, m, rng, o.expressionKinds);
     if (sentences.length >= o.sentencesPerRef[0]) refs.push({ object: t, sentences });
   }
   return refs.sort((a, b) => a.object - b.object);

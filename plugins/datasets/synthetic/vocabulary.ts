@@ -51,6 +51,8 @@ export const BACKGROUNDS = ['noise', 'stripes', 'gradient', 'checker', 'plain'] 
 export type BackgroundKind = (typeof BACKGROUNDS)[number];
 
 export const SPLITS = ['train', 'val', 'testA', 'testB'] as const;
+/** Kinds of referring expression the generator writes (expressions.ts `RefExpr`). */
+export const EXPRESSION_KINDS = ['attr', 'extreme', 'center', 'relation'] as const;
 export type SplitName = (typeof SPLITS)[number];
 
 // ---- words ----------------------------------------------------------------------------------

@@ -30,6 +30,19 @@ describe('zoo pretrain-clip', () => {
     expect(() => settingsFromFlags(parseArgs(pretrainSpec, ['--size', '60']).flags, '/repo')).toThrow(/multiple of --patch/);
   });
 
+  it('takes more generator options as --data-options JSON, checked by the generator, and quotes them in the command line', () => {
+    const json = '{"objectsPerImage":[2,4],"shapes":["circle","star"]}';
+    const args = parseArgs(pretrainSpec, ['--data-options', json]);
+    expect(settingsFromFlags(args.flags, '/repo').dataOptions).toEqual({ objectsPerImage: [2, 4], shapes: ['circle', 'star'] });
+    expect(commandLine(pretrainSpec, args.flags)).toContain(`--data-options '${json}'`);
+    const bad = (v: string) => () => settingsFromFlags(parseArgs(pretrainSpec, ['--data-options', v]).flags, '/repo');
+    expect(bad('{objectsPerImage')).toThrow(/--data-options is not JSON/);
+    expect(bad('[1]')).toThrow(/--data-options must be a JSON object/);
+    expect(bad('{"images":{"train":5}}')).toThrow(/may not set images \(use the flags/);
+    expect(bad('{"shapes":["circle","blob"]}')).toThrow(/--data-options: .*"shapes": unknown value "blob"/);
+    expect(bad('{"objectRadius":{"small":[0.1,0.2],"large":[0.15,0.25]}}')).toThrow(/"objectRadius".*small's max below large's min/);
+  });
+
   it('trains a toy CLIP and writes weights and a vocabulary the clip backbone loads', async () => {
     const root = mkdtempSync(join(tmpdir(), 'zoo-pretrain-'));
     const args = parseArgs(pretrainSpec, [

@@ -16,6 +16,7 @@ import { isAbsolute, join, relative, resolve } from 'node:path';
 import { ConfigError, UsageError } from '../../core/errors.js';
 import type { Command, CliEnv } from '../../core/cli/command.js';
 import type { CommandSpec, ParsedArgs } from '../../core/cli/args.js';
+import { resolveSyntheticOptions } from '../datasets/synthetic/options.js';
 
 export const PRETRAIN_DEFAULTS = {
   out: 'assets/tiny-clip',
@@ -64,6 +65,12 @@ export const pretrainSpec: CommandSpec = {
     images: num('Captioned images generated (2 captions each)', 'images'),
     'min-side': num('Smallest image side of the generated scenes (as the demo dataset: square 128 px)', 'min-side', 'PX'),
     'max-side': num('Largest image side of the generated scenes', 'max-side', 'PX'),
+    'data-options': {
+      type: 'string',
+      value: 'JSON',
+      description: 'More synthetic generator options for the scenes, as JSON (e.g. {"objectsPerImage":[2,4],"objectRadius":{"small":[0.12,0.15],"large":[0.2,0.25]}}: as the demo dataset); seed, images, sides and captions come from the flags above',
+      default: '{}',
+    },
     holdout: num('Images held out (the last ones) for retrieval accuracy', 'holdout'),
     'vocab-size': num('BPE vocabulary size (ids, SOT and EOT included; at least 514)', 'vocab-size'),
     size: num('Input resolution (square, letterboxed as the segmentation input)', 'size', 'PX'),
@@ -97,12 +104,15 @@ export const pretrainSpec: CommandSpec = {
 };
 
 /** The command line that reproduces a run: every option with its effective value. */
+/** A word for a POSIX shell: as is when plain, else in single quotes. */
+export const shellQuote = (w: string): string => (/^[\w.,/:@%+=-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`);
+
 export function commandLine(spec: CommandSpec, flags: ParsedArgs['flags']): string {
   const parts = ['zoo', spec.name];
   for (const [name, f] of Object.entries(spec.flags)) {
     const v = flags[name];
     if (v === undefined || f.type === 'boolean') continue;
-    parts.push(`--${name}`, String(v));
+    parts.push(`--${name}`, shellQuote(String(v)));
   }
   return parts.join(' ');
 }
@@ -114,6 +124,8 @@ export interface PretrainSettings {
   images: number;
   minSide: number;
   maxSide: number;
+  /** Further generator options (validated by the generator). */
+  dataOptions: Record<string, unknown>;
   holdout: number;
   vocabSize: number;
   size: number;
@@ -142,6 +154,27 @@ export interface PretrainSettings {
   regionCandidates: 'all' | 'batch';
 }
 
+const FLAG_OWNED_DATA_OPTIONS = ['seed', 'images', 'minSide', 'maxSide', 'captionsPerImage', 'captionSplits'];
+
+/** --data-options: a JSON object of generator options other than those the flags set; checked by the generator's validation. */
+export function parseDataOptions(text: string): Record<string, unknown> {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw new UsageError(`pretrain-clip: --data-options is not JSON: ${(e as Error).message}`);
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new UsageError(`pretrain-clip: --data-options must be a JSON object, got ${text}`);
+  const owned = Object.keys(v).filter((k) => FLAG_OWNED_DATA_OPTIONS.includes(k));
+  if (owned.length) throw new UsageError(`pretrain-clip: --data-options may not set ${owned.join(', ')} (use the flags: --data-seed, --images, --min-side, --max-side)`);
+  try {
+    resolveSyntheticOptions(v);
+  } catch (e) {
+    throw new UsageError(`pretrain-clip: --data-options: ${(e as Error).message}`);
+  }
+  return v as Record<string, unknown>;
+}
+
 export function settingsFromFlags(flags: ParsedArgs['flags'], root: string): PretrainSettings {
   const n = (k: string) => Number(flags[k]);
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(root, p));
@@ -152,6 +185,7 @@ export function settingsFromFlags(flags: ParsedArgs['flags'], root: string): Pre
     images: n('images'),
     minSide: n('min-side'),
     maxSide: n('max-side'),
+    dataOptions: parseDataOptions(String(flags['data-options'] ?? '{}')),
     holdout: n('holdout'),
     vocabSize: n('vocab-size'),
     size: n('size'),
@@ -226,7 +260,7 @@ export async function runPretrain(s: PretrainSettings, env: Pick<CliEnv, 'regist
 
   // 1. Data.
   const g0 = performance.now();
-  const gen = await synth.ensureSyntheticDataset(s.data, { seed: s.dataSeed, images: { train: s.images, val: 0, testA: 0, testB: 0 }, minSide: s.minSide, maxSide: s.maxSide, captionsPerImage: 2, captionSplits: ['train'] });
+  const gen = await synth.ensureSyntheticDataset(s.data, { ...s.dataOptions, seed: s.dataSeed, images: { train: s.images, val: 0, testA: 0, testB: 0 }, minSide: s.minSide, maxSide: s.maxSide, captionsPerImage: 2, captionSplits: ['train'] });
   log(`data: ${s.data} (${gen.generated ? `generated in ${((performance.now() - g0) / 1000).toFixed(1)} s` : 'cached'}; ${gen.manifest.counts.captions} captions of ${gen.manifest.counts.captionImages} images)`);
   const byImage = new Map<string, string[]>();
   for (const line of readFileSync(join(s.data, gen.manifest.files.captions), 'utf8').split('\n')) {

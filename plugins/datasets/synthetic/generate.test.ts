@@ -337,3 +337,25 @@ describe('expressionKinds', () => {
     expect(() => resolveSyntheticOptions({ expressionKinds: [] })).toThrow(/"expressionKinds".*at least 1/);
   });
 });
+
+describe('objectRadius', () => {
+  it('draws each size with its radius range (circles: area = pi r^2 of the shorter side)', () => {
+    const o = { seed: 5, images: { train: 30, val: 0, testA: 0, testB: 0 }, minSide: 128, maxSide: 160, shapes: ['circle', 'square'], objectRadius: { small: [0.1, 0.1], large: [0.22, 0.22] } } as const;
+    const ratios: Record<string, number[]> = { small: [], large: [] };
+    for (const im of planSyntheticDataset(o).images) {
+      const side = Math.min(im.scene.width, im.scene.height);
+      for (const ob of im.scene.objects) if (ob.shape === 'circle') ratios[ob.size]!.push(Math.sqrt(ob.area / Math.PI) / side);
+    }
+    for (const [size, want] of [['small', 0.1], ['large', 0.22]] as const) {
+      expect(ratios[size]!.length, size).toBeGreaterThan(3);
+      for (const r of ratios[size]!) expect(Math.abs(r - want), `${size} radius ${r}`).toBeLessThan(0.012);
+    }
+  });
+
+  it('rejects ranges that would make the size words wrong, and unknown sizes', () => {
+    expect(() => resolveSyntheticOptions({ objectRadius: { small: [0.1, 0.2], large: [0.15, 0.25] } })).toThrow(/"objectRadius".*small's max below large's min/);
+    expect(() => resolveSyntheticOptions({ objectRadius: { small: [0.12, 0.1] } })).toThrow(/"objectRadius.small".*min <= max/);
+    expect(() => resolveSyntheticOptions({ objectRadius: { large: [0.2, 0.6] } })).toThrow(/"objectRadius.large".*\(0, 0.45\]/);
+    expect(() => resolveSyntheticOptions({ objectRadius: { medium: [0.1, 0.1] } as never })).toThrow(/"objectRadius": unknown size "medium"/);
+  });
+});

@@ -3,7 +3,7 @@
  * JSON-schema description (plain object literal) and validation.
  */
 import { ConfigError, didYouMean } from '../../../core/errors.js';
-import { BACKGROUNDS, COLORS, EXPRESSION_KINDS, ROUND_SHAPES, SHAPES, SPLITS, type BackgroundKind, type ColorName, type ShapeName, type SplitName } from './vocabulary.js';
+import { BACKGROUNDS, COLORS, EXPRESSION_KINDS, ROUND_SHAPES, SHAPES, SPLITS, type BackgroundKind, type ColorName, type ShapeName, type SizeName, type SplitName } from './vocabulary.js';
 
 export interface SyntheticOptions {
   /** Seed of every random choice: same seed and options give byte-identical files. */
@@ -19,6 +19,11 @@ export interface SyntheticOptions {
   maxSide: number;
   /** [min, max] objects per image (a crowded small image may get fewer than drawn, never fewer than 2). */
   objectsPerImage: [number, number];
+  /**
+   * Object radius as a fraction of the image's shorter side, drawn uniformly from [min, max]
+   * for each size ("small" / "large" in the expressions); small's max must be below large's min.
+   */
+  objectRadius: Record<SizeName, [number, number]>;
   /** [min, max] referred objects per image (fewer when fewer objects can be referred to). */
   refsPerImage: [number, number];
   /** [min, max] sentences per ref; an object with fewer than `min` distinct expressions is not referred to. */
@@ -59,6 +64,7 @@ export const SYNTHETIC_DEFAULTS: Readonly<SyntheticOptions> = Object.freeze({
   minSide: 96,
   maxSide: 192,
   objectsPerImage: [2, 6],
+  objectRadius: { small: [0.085, 0.115], large: [0.16, 0.21] },
   refsPerImage: [1, 3],
   sentencesPerRef: [2, 3],
   shapes: [...SHAPES],
@@ -78,6 +84,13 @@ export const SYNTHETIC_DEFAULTS: Readonly<SyntheticOptions> = Object.freeze({
 const intRange = (min: number, max: number, description: string) => ({
   type: 'array',
   items: { type: 'integer', minimum: min, maximum: max },
+  minItems: 2,
+  maxItems: 2,
+  description,
+});
+const fracRange = (description: string) => ({
+  type: 'array',
+  items: { type: 'number', exclusiveMinimum: 0, maximum: 0.45 },
   minItems: 2,
   maxItems: 2,
   description,
@@ -108,6 +121,16 @@ export const SYNTHETIC_OPTIONS_SCHEMA = {
     minSide: { type: 'integer', minimum: 64, maximum: 1024, default: 96, description: 'Smallest image side in pixels.' },
     maxSide: { type: 'integer', minimum: 64, maximum: 1024, default: 192, description: 'Largest image side in pixels.' },
     objectsPerImage: { ...intRange(2, 12, '[min, max] objects per image.'), default: [2, 6] },
+    objectRadius: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        small: { ...fracRange('[min, max] radius of small objects (fraction of the shorter side).'), default: [0.085, 0.115] },
+        large: { ...fracRange('[min, max] radius of large objects (fraction of the shorter side).'), default: [0.16, 0.21] },
+      },
+      default: { small: [0.085, 0.115], large: [0.16, 0.21] },
+      description: "Object radius per size word, as a fraction of the image's shorter side; small's max must be below large's min.",
+    },
     refsPerImage: { ...intRange(1, 12, '[min, max] referred objects per image.'), default: [1, 3] },
     sentencesPerRef: { ...intRange(1, 8, '[min, max] sentences per referred object.'), default: [2, 3] },
     shapes: { type: 'array', items: { enum: [...SHAPES] }, minItems: 2, uniqueItems: true, default: [...SHAPES], description: 'Shapes (COCO categories) to draw.' },
@@ -160,6 +183,24 @@ function subset<T extends string>(key: string, v: unknown, all: readonly T[], mi
   return all.filter((x) => v.includes(x));
 }
 
+function fracPair(key: string, v: unknown): [number, number] {
+  if (!Array.isArray(v) || v.length !== 2 || !v.every((x) => typeof x === 'number' && x > 0 && x <= 0.45)) fail(key, '[min, max] numbers in (0, 0.45]', v);
+  if (v[0] > v[1]) fail(key, 'min <= max', v);
+  return [v[0], v[1]];
+}
+
+function radii(v: unknown, dflt: Record<SizeName, [number, number]>): Record<SizeName, [number, number]> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) fail('objectRadius', 'an object { small: [min, max], large: [min, max] }', v);
+  const obj = v as Record<string, unknown>;
+  for (const k of Object.keys(obj)) {
+    if (k !== 'small' && k !== 'large') throw new ConfigError(`synthetic dataset option "objectRadius": unknown size "${k}"; expected small, large.${didYouMean(k, ['small', 'large'])}`);
+  }
+  const small = fracPair('objectRadius.small', obj.small ?? dflt.small);
+  const large = fracPair('objectRadius.large', obj.large ?? dflt.large);
+  if (small[1] >= large[0]) fail('objectRadius', "small's max below large's min (so that the size words stay true)", v);
+  return { small, large };
+}
+
 /** Fill defaults and validate; throws ConfigError naming the key. The result's key order is canonical. */
 export function resolveSyntheticOptions(input: SyntheticOptionsInput = {}): SyntheticOptions {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) fail('(options)', 'an object', input);
@@ -188,6 +229,7 @@ export function resolveSyntheticOptions(input: SyntheticOptionsInput = {}): Synt
     minSide: int('minSide', g('minSide'), 64, 1024),
     maxSide: int('maxSide', g('maxSide'), 64, 1024),
     objectsPerImage: range('objectsPerImage', g('objectsPerImage'), 2, 12),
+    objectRadius: radii(g('objectRadius'), d.objectRadius),
     refsPerImage: range('refsPerImage', g('refsPerImage'), 1, 12),
     sentencesPerRef: range('sentencesPerRef', g('sentencesPerRef'), 1, 8),
     shapes: subset('shapes', g('shapes'), SHAPES, 2),

@@ -21,7 +21,7 @@ import { SPLITS } from './vocabulary.js';
 export const DEFAULT_SYNTHETIC_ROOT = resolve(fileURLToPath(new URL('../../../.cache/synthref', import.meta.url)));
 
 /** The generator options a config may set (the rest keep the generator's defaults); their schemas are the generator's own. */
-const GENERATOR_KEYS = ['seed', 'images', 'minSide', 'maxSide', 'objectsPerImage', 'refsPerImage', 'sentencesPerRef', 'shapes', 'colors', 'backgrounds', 'expressionKinds', 'jpegQuality', 'grain', 'concurrency'] as const;
+const GENERATOR_KEYS = ['seed', 'images', 'minSide', 'maxSide', 'objectsPerImage', 'objectRadius', 'refsPerImage', 'sentencesPerRef', 'shapes', 'colors', 'backgrounds', 'expressionKinds', 'jpegQuality', 'grain', 'concurrency'] as const;
 type GeneratorKey = (typeof GENERATOR_KEYS)[number];
 const generatorSchemas = Object.fromEntries(GENERATOR_KEYS.map((k) => [k, Type.Unsafe(SYNTHETIC_OPTIONS_SCHEMA.properties[k])])) as {
   [K in GeneratorKey]: TUnsafe<SyntheticOptions[K]>;

@@ -27,7 +27,6 @@ import {
   COLOR_RGB,
   COLOR_WORDS,
   SHAPE_NOUNS,
-  SIZE_RADIUS,
   SIZE_WORDS,
   shapeGroup,
   type ColorName,
@@ -57,10 +56,10 @@ const BORDER = 1;
 const pick = <T>(rng: Rng, xs: readonly T[]): T => xs[rng.int(xs.length)]!;
 const r2 = (v: number): number => Math.round(v * 100) / 100;
 
-function place(rng: Rng, w: number, h: number, shape: ShapeName, color: ColorName, size: SizeName, placed: readonly SceneObject[]): SceneObject | undefined {
+function place(rng: Rng, w: number, h: number, shape: ShapeName, color: ColorName, size: SizeName, placed: readonly SceneObject[], radius: SyntheticOptions['objectRadius']): SceneObject | undefined {
   const side = Math.min(w, h);
   for (let attempt = 0; attempt < 60; attempt++) {
-    const [lo, hi] = SIZE_RADIUS[size];
+    const [lo, hi] = radius[size];
     const r = side * rng.uniform(lo, hi);
     const m = 1.1 * r + BORDER;
     if (2 * m >= w || 2 * m >= h) continue;
@@ -105,7 +104,7 @@ export function sampleScene(rng: Rng, o: SyntheticOptions, group?: ShapeGroup): 
       const shape = group && k < 2 ? pick(rng, groupShapes) : objects.length > 0 && rng.next() < 1 / 3 ? pick(rng, objects).shape : pick(rng, o.shapes);
       const color = objects.length > 0 && rng.next() < 1 / 3 ? pick(rng, objects).color : pick(rng, o.colors);
       const size: SizeName = rng.next() < 0.5 ? 'small' : 'large';
-      const obj = place(rng, width, height, shape, color, size, objects) ?? (size === 'large' ? place(rng, width, height, shape, color, 'small', objects) : undefined);
+      const obj = place(rng, width, height, shape, color, size, objects, o.objectRadius) ?? (size === 'large' ? place(rng, width, height, shape, color, 'small', objects, o.objectRadius) : undefined);
       if (obj) objects.push(obj);
       else if (group && k < 2) {
         ok = false;

@@ -41,11 +41,6 @@ export const COLOR_RGB: Readonly<Record<ColorName, RGB>> = {
 export const SIZES = ['small', 'large'] as const;
 export type SizeName = (typeof SIZES)[number];
 
-/** Circumradius of a shape, as a fraction of the image's shorter side, per size class. */
-export const SIZE_RADIUS: Readonly<Record<SizeName, readonly [number, number]>> = {
-  small: [0.085, 0.115],
-  large: [0.16, 0.21],
-};
 
 export const BACKGROUNDS = ['noise', 'stripes', 'gradient', 'checker', 'plain'] as const;
 export type BackgroundKind = (typeof BACKGROUNDS)[number];

@@ -340,7 +340,7 @@ describe('expressionKinds', () => {
 
 describe('objectRadius', () => {
   it('draws each size with its radius range (circles: area = pi r^2 of the shorter side)', () => {
-    const o = { seed: 5, images: { train: 30, val: 0, testA: 0, testB: 0 }, minSide: 128, maxSide: 160, shapes: ['circle', 'square'], objectRadius: { small: [0.1, 0.1], large: [0.22, 0.22] } } as const;
+    const o: SyntheticOptionsInput = { seed: 5, images: { train: 30, val: 0, testA: 0, testB: 0 }, minSide: 128, maxSide: 160, shapes: ['circle', 'square'], objectRadius: { small: [0.1, 0.1], large: [0.22, 0.22] } };
     const ratios: Record<string, number[]> = { small: [], large: [] };
     for (const im of planSyntheticDataset(o).images) {
       const side = Math.min(im.scene.width, im.scene.height);

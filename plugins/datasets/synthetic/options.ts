@@ -54,7 +54,7 @@ export interface SyntheticOptions {
   concurrency: number;
 }
 
-export type SyntheticOptionsInput = Partial<Omit<SyntheticOptions, 'images'>> & { images?: Partial<Record<SplitName, number>> };
+export type SyntheticOptionsInput = Partial<Omit<SyntheticOptions, 'images' | 'objectRadius'>> & { images?: Partial<Record<SplitName, number>>; objectRadius?: Partial<Record<SizeName, [number, number]>> };
 
 export const SYNTHETIC_DEFAULTS: Readonly<SyntheticOptions> = Object.freeze({
   seed: 0,

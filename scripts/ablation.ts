@@ -17,12 +17,11 @@ import { fileURLToPath } from 'node:url';
 import { Registry } from '../core/registry/registry.js';
 import { CORE_PLUGINS } from '../core/plugins.js';
 import { PLUGINS } from '../plugins/index.js';
-import { loadConfig } from '../core/config/load.js';
-import { applyOverrides } from '../core/config/overrides.js';
-import { validateConfig } from '../core/config/validate.js';
 import { runTraining } from '../core/train/runner.js';
 import { writeFileAtomic } from '../core/io/atomic-write.js';
-import { resolveConfigPaths } from '../plugins/jobs/demo.js';
+import { loadRepoConfig } from '../plugins/jobs/demo.js';
+import { parseArgs, type CommandSpec } from '../core/cli/args.js';
+import { UsageError } from '../core/errors.js';
 import { largestObjectBaseline } from './baseline-largest.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -46,27 +45,26 @@ interface Row {
   steps: number;
 }
 
-function flagValues(args: string[], name: string): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    if (args[i] === `--${name}` && args[i + 1] !== undefined) out.push(args[++i]!);
-    else if (args[i]!.startsWith(`--${name}=`)) out.push(args[i]!.slice(name.length + 3));
-  }
-  return out;
-}
+const SPEC: CommandSpec = {
+  name: 'ablation',
+  summary: 'The paper\'s ablation in miniature on the synthetic demo data.',
+  usage: 'npx tsx scripts/ablation.ts [--only barleria,etris] [--set KEY=VALUE ...] [--out docs/ablation.md]',
+  flags: {
+    only: { type: 'string', value: 'NAMES', description: 'Comma-separated variants to run', repeat: true },
+    set: { type: 'string', value: 'KEY=VALUE', description: 'Override for every variant', repeat: true },
+    out: { type: 'string', value: 'FILE', description: 'Markdown table', default: 'docs/ablation.md' },
+  },
+};
 
 async function main(): Promise<void> {
-  const args = process.argv.slice(2);
-  const only = flagValues(args, 'only').flatMap((s) => s.split(','));
-  const sets = flagValues(args, 'set');
-  const outFile = resolve(ROOT, flagValues(args, 'out')[0] ?? 'docs/ablation.md');
+  const { flags } = parseArgs(SPEC, process.argv.slice(2));
+  const only = ((flags.only as string[] | undefined) ?? []).flatMap((s) => s.split(','));
+  const sets = (flags.set as string[] | undefined) ?? [];
+  const outFile = resolve(ROOT, String(flags.out));
   const registry = new Registry([...CORE_PLUGINS, ...PLUGINS]);
   const rows: Row[] = [];
   for (const variant of VARIANTS.filter((x) => !only.length || only.includes(x.name))) {
-    const loaded = loadConfig(join(ROOT, variant.config));
-    applyOverrides(loaded, sets, registry);
-    resolveConfigPaths(loaded.doc, ROOT);
-    const v = validateConfig(loaded, registry);
+    const v = loadRepoConfig(join(ROOT, variant.config), sets, registry, ROOT);
     const out = join(ROOT, 'runs', 'ablation', variant.name);
     if (existsSync(out)) rmSync(out, { recursive: true, force: true });
     mkdirSync(out, { recursive: true });
@@ -120,4 +118,10 @@ async function main(): Promise<void> {
   console.log(`wrote ${relative(ROOT, outFile)}`);
 }
 
-await main();
+try {
+  await main();
+} catch (e) {
+  if (!(e instanceof UsageError)) throw e;
+  console.error(`error: ${e.message.replace(/ Run `zoo .*$/, '')}\nusage: ${SPEC.usage}`);
+  process.exit(2);
+}

@@ -16,12 +16,10 @@ import { fileURLToPath } from 'node:url';
 import { Registry } from '../core/registry/registry.js';
 import { CORE_PLUGINS } from '../core/plugins.js';
 import { PLUGINS } from '../plugins/index.js';
-import { loadConfig } from '../core/config/load.js';
-import { validateConfig } from '../core/config/validate.js';
 import { createDataset } from '../core/train/runner.js';
 import { RisEvaluator, formatRisTable, type RisReport } from '../core/metrics/ris-eval.js';
 import { writeFileAtomic } from '../core/io/atomic-write.js';
-import { resolveConfigPaths } from '../plugins/jobs/demo.js';
+import { loadRepoConfig } from '../plugins/jobs/demo.js';
 import type { RefRecord } from '../core/data/contracts.js';
 import type { SyntheticSource } from '../plugins/datasets/synthetic/plugin.js';
 
@@ -36,9 +34,7 @@ interface CocoAnn {
 
 export async function largestObjectBaseline(configPath: string): Promise<RisReport[]> {
   const registry = new Registry([...CORE_PLUGINS, ...PLUGINS]);
-  const loaded = loadConfig(configPath);
-  resolveConfigPaths(loaded.doc, ROOT);
-  const v = validateConfig(loaded, registry);
+  const v = loadRepoConfig(configPath, [], registry, ROOT);
   const any = createDataset(v, { registry, baseDir: ROOT, log: () => {} });
   if (!('root' in any) || !('options' in any)) throw new Error(`${configPath}: the baseline reads the synthetic dataset's instances.json; this config's dataset is ${any.name}`);
   const source = any as SyntheticSource;

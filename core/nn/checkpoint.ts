@@ -23,25 +23,7 @@
  * `state.kernelDepth`).
  */
 import { tf, type Tensor, type Variable } from '../runtime/tf.js';
-
-interface TapeNode {
-  inputs: Record<string, Tensor>;
-  outputs: Tensor[];
-  saved?: Tensor[];
-}
-
-interface EngineState {
-  activeTape: TapeNode[] | null;
-  gradientDepth: number;
-  kernelDepth: number;
-}
-
-interface EngineInternals {
-  state: EngineState;
-  gradients(f: () => Tensor, xs: Tensor[], dy?: Tensor, allowNoGradients?: boolean): { value: Tensor; grads: (Tensor | undefined)[] };
-}
-
-const engine = () => tf.engine() as unknown as EngineInternals;
+import { engineInternals as engine, type TapeNode } from '../runtime/tape.js';
 
 /** Whether ops run now are recorded for a gradient (tf.grads / variableGrads forward, outside kernels). */
 export function recordingGradients(): boolean {

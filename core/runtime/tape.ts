@@ -23,7 +23,8 @@ import * as tf from '@tensorflow/tfjs-core';
 
 type Tensor = tf.Tensor;
 
-interface TapeNode {
+/** A node of the engine's gradient tape (tfjs-core 4.x internals). */
+export interface TapeNode {
   id: number;
   kernelName: string;
   inputs: Record<string, Tensor>;
@@ -32,14 +33,17 @@ interface TapeNode {
   gradient?: (dys: (Tensor | null)[]) => Record<string, () => Tensor>;
 }
 
-interface EngineLike {
-  state: { activeTape: TapeNode[] | null; gradientDepth: number };
+/** The engine internals this module and core/nn/checkpoint.ts use (tfjs-core 4.x). */
+export interface EngineLike {
+  state: { activeTape: TapeNode[] | null; gradientDepth: number; kernelDepth: number };
   startTape(): void;
   endTape(): void;
   scopedRun<T>(start: () => void, end: () => void, f: () => T): T;
   tidy<T extends tf.TensorContainer>(nameOrFn: string | (() => T), fn?: () => T): T;
-  gradients(f: () => Tensor, xs: Tensor[], dy?: Tensor, allowNoGradients?: boolean): { value: Tensor; grads: Tensor[] };
+  gradients(f: () => Tensor, xs: Tensor[], dy?: Tensor, allowNoGradients?: boolean): { value: Tensor; grads: (Tensor | undefined)[] };
 }
+
+export const engineInternals = (): EngineLike => tf.engine() as unknown as EngineLike;
 
 /** tfjs's getFilteredNodesXToY: the nodes on a path from xs to y, inputs pruned to those from xs. */
 export function filteredNodes(tape: TapeNode[], xs: Tensor[], y: Tensor): TapeNode[] {
@@ -142,7 +146,7 @@ let installed = false;
 export function installLeanBackprop(): void {
   if (installed) return;
   installed = true;
-  const engine = tf.engine() as unknown as EngineLike;
+  const engine = engineInternals();
   engine.gradients = function gradients(this: EngineLike, f: () => Tensor, xs: Tensor[], dy?: Tensor, allowNoGradients = false) {
     if (xs.length === 0) throw new Error('gradients() received an empty list of xs.');
     if (dy != null && dy.dtype !== 'float32') throw new Error(`dy must have 'float32' dtype, but has '${dy.dtype}'`);

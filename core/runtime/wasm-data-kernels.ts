@@ -35,13 +35,14 @@ import * as tf from '@tensorflow/tfjs-core';
 
 type TypedArray = Float32Array | Int32Array | Uint8Array;
 
-interface WasmBackendLike {
+/** The parts of tfjs's BackendWasm the replacement kernels use (also wasm-kernels.ts). */
+export interface WasmBackendLike {
   incRef(dataId: object): void;
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   typedArrayFromHeap(t: tf.TensorInfo): TypedArray;
 }
 
-const sizeOf = (s: readonly number[]) => s.reduce((a, c) => a * c, 1);
+export const sizeOf = (s: readonly number[]) => s.reduce((a, c) => a * c, 1);
 const numeric = (d: tf.DataType) => d === 'float32' || d === 'int32' || d === 'bool';
 
 /** Copies shorter than this go element by element (a subarray + set costs ~0.1 µs). */

@@ -28,15 +28,9 @@
  *   strides stay with tfjs.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { registerWasmDataKernels } from './wasm-data-kernels.js';
+import { registerWasmDataKernels, sizeOf, type WasmBackendLike } from './wasm-data-kernels.js';
 
 type Tensor = tf.Tensor;
-
-interface WasmBackendLike {
-  incRef(dataId: object): void;
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(t: tf.TensorInfo): tf.TypedArray;
-}
 
 export const WASM_KERNELS_ADDED = ['Conv2DBackpropFilter', 'UnsortedSegmentSum'] as const;
 /** wasm kernels wrapped: the original still runs the cases it does fast. */
@@ -137,16 +131,21 @@ export function conv2dFilterGradient(x: Tensor, dy: Tensor, filterShape: [number
   return fromTaps(taps);
 }
 
-const sizeOf = (shape: readonly number[]) => shape.reduce((a, c) => a * c, 1);
-
 /**
  * a·b (with optional transposes and batch dims) built only from products the
  * wasm kernel runs on XNNPACK: 2-D, no transpose. Transposes are materialised
  * (one Transpose kernel each); when b has no batch, a's batch is folded into
- * its rows (one product); otherwise one product per batch entry. Batch dims
- * broadcast as tfjs's wasm kernel does (each side 1 or the full batch).
+ * its rows (one product); otherwise `batched` multiplies the contiguous
+ * [batchA, M, K] and [batchB, K, N] entry by entry. Batch dims broadcast as
+ * tfjs's wasm kernel does (each side 1 or the full batch).
  */
-export function batchMatMulViaUnbatched(a: Tensor, b: Tensor, transposeA: boolean, transposeB: boolean, split: (t: Tensor) => Tensor[] = tf.unstack): Tensor {
+export function batchMatMulViaUnbatched(
+  a: Tensor,
+  b: Tensor,
+  transposeA: boolean,
+  transposeB: boolean,
+  batched: (a3: Tensor, b3: Tensor, batch: number, M: number, K: number, N: number) => Tensor,
+): Tensor {
   const [ra, rb] = [a.rank, b.rank];
   const [M, K] = transposeA ? [a.shape[ra - 1]!, a.shape[ra - 2]!] : [a.shape[ra - 2]!, a.shape[ra - 1]!];
   const [Kb, N] = transposeB ? [b.shape[rb - 1]!, b.shape[rb - 2]!] : [b.shape[rb - 2]!, b.shape[rb - 1]!];
@@ -157,14 +156,7 @@ export function batchMatMulViaUnbatched(a: Tensor, b: Tensor, transposeA: boolea
   if (transposeA) a3 = tf.transpose(a3, [0, 2, 1]);
   let b3 = tf.reshape(b, [batchB, b.shape[rb - 2]!, b.shape[rb - 1]!]);
   if (transposeB) b3 = tf.transpose(b3, [0, 2, 1]);
-  let out: Tensor;
-  if (batchB === 1) {
-    out = tf.matMul(tf.reshape(a3, [batchA * M, K]), tf.reshape(b3, [K, N]));
-  } else {
-    const as = batchA === 1 ? undefined : split(a3);
-    const a2 = batchA === 1 ? tf.reshape(a3, [M, K]) : undefined;
-    out = tf.stack(split(b3).map((bi, i) => tf.matMul(as ? as[i]! : a2!, bi)));
-  }
+  const out = batchB === 1 ? tf.matMul(tf.reshape(a3, [batchA * M, K]), tf.reshape(b3, [K, N])) : batched(a3, b3, Math.max(batchA, batchB), M, K, N);
   return tf.reshape(out, [...outBatch, M, N]);
 }
 
@@ -262,19 +254,10 @@ function wrapBatchMatMul(original: tf.KernelConfig): tf.KernelConfig {
     if (fast || small || a.dtype !== 'float32' || b.dtype !== 'float32' || !simpleBroadcast || sizeOf(a.shape) === 0 || sizeOf(b.shape) === 0) {
       return original.kernelFunc(args);
     }
-    const Kb = transposeB ? b.shape[rb - 1]! : b.shape[rb - 2]!;
-    if (K !== Kb) throw new Error(`matMul: inner shapes ${K} and ${Kb} of [${a.shape}] and [${b.shape}] (transposeA=${transposeA}, transposeB=${transposeB}) must match`);
     const be = args.backend as unknown as WasmBackendLike;
-    return composite(be, () => {
-      const outShape = [...tf.backend_util.assertAndGetBroadcastShape(outerA, outerB), M, N];
-      let a3 = tf.reshape(asTensor(be, a), [batchA, a.shape[ra - 2]!, a.shape[ra - 1]!]);
-      if (transposeA) a3 = tf.transpose(a3, [0, 2, 1]);
-      let b3 = tf.reshape(asTensor(be, b), [batchB, b.shape[rb - 2]!, b.shape[rb - 1]!]);
-      if (transposeB) b3 = tf.transpose(b3, [0, 2, 1]);
-      if (batchB === 1) return tf.reshape(tf.matMul(tf.reshape(a3, [batchA * M, K]), tf.reshape(b3, [K, N])), outShape);
-      const out = tf.engine().makeTensorFromTensorInfo(batchedProductOnViews(be, a3, b3, batch, M, K, N));
-      return tf.reshape(out, outShape);
-    });
+    return composite(be, () =>
+      batchMatMulViaUnbatched(asTensor(be, a), asTensor(be, b), transposeA, transposeB, (a3, b3, n, m, k, nn) => tf.engine().makeTensorFromTensorInfo(batchedProductOnViews(be, a3, b3, n, m, k, nn))),
+    );
   };
   return { ...original, kernelFunc };
 }

@@ -22,6 +22,7 @@ import type { Backbone } from '../model/contracts.js';
 import { ConfigError } from '../errors.js';
 import { createAdam, createAdamW, type Optimizer, type ParamGroup } from './optimizers.js';
 import { clipByGlobalNorm } from './step.js';
+import { warmupCosinePlugin, type Schedule } from './schedules.js';
 
 /** OpenAI CLIP's initial temperature, ln(1 / 0.07), and its ceiling ln(100). */
 export const INITIAL_LOGIT_SCALE = Math.log(1 / 0.07);
@@ -342,11 +343,8 @@ export function trainContrastive(backbone: Backbone, train: readonly CaptionedIm
   const hooks = new Hooks();
   hooks.declare(backbone.spec.hookPoints);
   const rng = new Rng(o.seed ^ 0x5eed);
-  const lrAt = (step: number) => {
-    if (step < o.warmupSteps) return o.lr * (0.01 + 0.99 * (step / Math.max(1, o.warmupSteps)));
-    const t = Math.min(1, (step - o.warmupSteps) / Math.max(1, totalSteps - o.warmupSteps));
-    return o.lr * 0.5 * (1 + Math.cos(Math.PI * t));
-  };
+  const schedule = warmupCosinePlugin.create({ warmupSteps: o.warmupSteps, warmupFrom: 0.01, minFactor: 0 }, {}) as Schedule;
+  const lrAt = (step: number) => o.lr * schedule.factor(step, 0, stepsPerEpoch, totalSteps);
   const region = o.region && o.region.weight > 0 ? o.region : undefined;
   const epochs: EpochSummary[] = [];
   const t0 = performance.now();

@@ -14,8 +14,10 @@ import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { UsageError } from '../../core/errors.js';
 import type { Command } from '../../core/cli/command.js';
-import type { ValidatedConfig } from '../../core/config/validate.js';
-import type { JsonObject } from '../../core/config/load.js';
+import { loadConfig, type JsonObject } from '../../core/config/load.js';
+import { applyOverrides } from '../../core/config/overrides.js';
+import { validateConfig, type ValidatedConfig } from '../../core/config/validate.js';
+import type { Registry } from '../../core/registry/registry.js';
 
 export const DEMO_CONFIG = 'configs/tiny/barleria-synthetic.json';
 export const DEMO_MARKER = 'demo.json';
@@ -33,6 +35,14 @@ export function resolveConfigPaths(doc: JsonObject, root: string): void {
   fix(model?.backbone, 'vocab');
   fix(model, 'checkpoint');
   fix((doc.data as Record<string, unknown> | undefined)?.dataset, 'root');
+}
+
+/** A config as the demo and the scripts beside it read it: `--set` overrides applied, relative paths resolved against `root`, validated. */
+export function loadRepoConfig(path: string, sets: readonly string[], registry: Registry, root: string): ValidatedConfig {
+  const loaded = loadConfig(path);
+  applyOverrides(loaded, [...sets], registry);
+  resolveConfigPaths(loaded.doc, root);
+  return validateConfig(loaded, registry);
 }
 
 /** Clear `dir` for a fresh demo run: only an empty folder or a previous demo run (marker file) is removed. */
@@ -80,13 +90,7 @@ export const demoCommand: Command = {
     const nOverlays = Number(args.flags.overlays);
     if (!Number.isInteger(nOverlays) || nOverlays < 0) throw new UsageError(`demo: --overlays must be a non-negative integer, got ${args.flags.overlays}`);
 
-    const { loadConfig } = await import('../../core/config/load.js');
-    const { applyOverrides } = await import('../../core/config/overrides.js');
-    const { validateConfig } = await import('../../core/config/validate.js');
-    const loaded = loadConfig(configPath);
-    applyOverrides(loaded, (args.flags.set as string[] | undefined) ?? [], env.registry);
-    resolveConfigPaths(loaded.doc, root);
-    const v: ValidatedConfig = validateConfig(loaded, env.registry);
+    const v = loadRepoConfig(configPath, (args.flags.set as string[] | undefined) ?? [], env.registry, root);
 
     prepareDemoDir(out);
     const { writeFileAtomic } = await import('../../core/io/atomic-write.js');
@@ -135,7 +139,7 @@ export const demoCommand: Command = {
           trainAndEvalSeconds: Math.round((trainDone - t0) / 1000),
           steps: r.state.step,
           splits: Object.fromEntries(r.reports.map((x) => [x.split, { mIoU: x.mIoU, oIoU: x.oIoU, count: x.count }])),
-          overlays: overlays.map((o) => ({ file: o.file, sentence: o.sentence, iou: o.iou })),
+          overlays,
         },
         null,
         2,

@@ -17,6 +17,7 @@ import { ConfigError, UsageError } from '../../core/errors.js';
 import type { Command, CliEnv } from '../../core/cli/command.js';
 import type { CommandSpec, ParsedArgs } from '../../core/cli/args.js';
 import { resolveSyntheticOptions } from '../datasets/synthetic/options.js';
+import { COLORS, COLOR_WORDS, GENERIC_NOUNS, SHAPES, SHAPE_NOUNS, SIZES, SIZE_WORDS } from '../datasets/synthetic/vocabulary.js';
 
 export const PRETRAIN_DEFAULTS = {
   out: 'assets/tiny-clip',
@@ -253,7 +254,7 @@ export async function runPretrain(s: PretrainSettings, env: Pick<CliEnv, 'regist
   const { trainContrastive } = await import('../../core/train/contrastive.js');
   const { Rng } = await import('../../core/nn/rng.js');
   const synth = await import('../datasets/synthetic/index.js');
-  const words = await syntheticWords();
+  const words = SYNTHETIC_WORDS;
   const { learnBpeMerges } = await import('../backbones/clip/tokenizer/byte-vocab.js');
   const { ClipTokenizer } = await import('../backbones/clip/tokenizer/bpe.js');
 
@@ -485,10 +486,10 @@ export function objectPhrase(o: { size: string; color: string; shape: string }, 
 export function canonicalPhrases(tokenize: (t: string) => Int32Array): Record<string, { ids: Int32Array[]; labels: string[] }> {
   const set = (entries: [string, string][]) => ({ ids: entries.map(([t]) => tokenize(t)), labels: entries.map(([, l]) => l) });
   return {
-    'size colour shape': set(SIZES_.flatMap((z) => COLORS_.flatMap((c) => SHAPES_.map((sh): [string, string] => [`a ${z} ${c} ${sh}`, `${z}|${c}|${sh}`])))),
-    colour: set(COLORS_.map((c): [string, string] => [`a ${c} shape`, `*|${c}|*`])),
-    shape: set(SHAPES_.map((sh): [string, string] => [`a ${sh}`, `*|*|${sh}`])),
-    size: set(SIZES_.map((z): [string, string] => [`a ${z} shape`, `${z}|*|*`])),
+    'size colour shape': set(SIZES.flatMap((z) => COLORS.flatMap((c) => SHAPES.map((sh): [string, string] => [`a ${z} ${c} ${sh}`, `${z}|${c}|${sh}`])))),
+    colour: set(COLORS.map((c): [string, string] => [`a ${c} shape`, `*|${c}|*`])),
+    shape: set(SHAPES.map((sh): [string, string] => [`a ${sh}`, `*|*|${sh}`])),
+    size: set(SIZES.map((z): [string, string] => [`a ${z} shape`, `${z}|*|*`])),
   };
 }
 /**
@@ -503,16 +504,13 @@ export function allObjectPhrases(rng: RngT, words: PhraseWords, tokenize: (t: st
     ids.push(tokenize((art === 'a' && /^[aeiou]/.test(parts[0]!) ? 'an' : art) + (art ? ' ' : '') + parts.join(' ')));
     labels.push(label);
   };
-  for (const z of SIZES_) for (const c of COLORS_) for (const sh of SHAPES_) add([pick(rng, words.sizes[z]!), pick(rng, words.colors[c]!), pick(rng, words.shapes[sh]!)], `${z}|${c}|${sh}`);
-  for (const c of COLORS_) add([pick(rng, words.colors[c]!), pick(rng, [...words.generic])], `*|${c}|*`);
-  for (const sh of SHAPES_) add([pick(rng, words.shapes[sh]!)], `*|*|${sh}`);
-  for (const z of SIZES_) add([pick(rng, words.sizes[z]!), pick(rng, [...words.generic, 'one'])], `${z}|*|*`);
+  for (const z of SIZES) for (const c of COLORS) for (const sh of SHAPES) add([pick(rng, words.sizes[z]!), pick(rng, words.colors[c]!), pick(rng, words.shapes[sh]!)], `${z}|${c}|${sh}`);
+  for (const c of COLORS) add([pick(rng, words.colors[c]!), pick(rng, [...words.generic])], `*|${c}|*`);
+  for (const sh of SHAPES) add([pick(rng, words.shapes[sh]!)], `*|*|${sh}`);
+  for (const z of SIZES) add([pick(rng, words.sizes[z]!), pick(rng, [...words.generic, 'one'])], `${z}|*|*`);
   return { ids, labels };
 }
 
-const SIZES_ = ['small', 'large'];
-const COLORS_ = ['red', 'green', 'blue', 'yellow', 'purple', 'orange', 'pink', 'cyan', 'white', 'black'];
-const SHAPES_ = ['circle', 'ellipse', 'semicircle', 'square', 'triangle', 'star', 'hexagon', 'diamond', 'cross', 'pentagon'];
 
 /** Regions of a scene: each object's footprint on the patch grid of the letterboxed input, its labels and phrases. */
 export function sceneRegions(
@@ -556,10 +554,7 @@ export interface PhraseWords {
   generic: readonly string[];
 }
 
-export async function syntheticWords(): Promise<PhraseWords> {
-  const w = await import('../datasets/synthetic/vocabulary.js');
-  return { colors: w.COLOR_WORDS, shapes: w.SHAPE_NOUNS, sizes: w.SIZE_WORDS, generic: w.GENERIC_NOUNS };
-}
+export const SYNTHETIC_WORDS: PhraseWords = { colors: COLOR_WORDS, shapes: SHAPE_NOUNS, sizes: SIZE_WORDS, generic: GENERIC_NOUNS };
 
 export const pretrainCommand: Command = {
   spec: pretrainSpec,

@@ -41,7 +41,6 @@ export const COLOR_RGB: Readonly<Record<ColorName, RGB>> = {
 export const SIZES = ['small', 'large'] as const;
 export type SizeName = (typeof SIZES)[number];
 
-
 export const BACKGROUNDS = ['noise', 'stripes', 'gradient', 'checker', 'plain'] as const;
 export type BackgroundKind = (typeof BACKGROUNDS)[number];
 

@@ -50,7 +50,7 @@ export const RunConfigSchema = Type.Object(
         recompute: Type.Union([Type.Literal('auto'), Type.Literal('on'), Type.Literal('off')], {
           default: 'auto',
           description:
-            'Training memory: recompute the blocks of the CLIP vision tower and of the GST side ViT in the backward pass instead of keeping their activations (one more forward of them; gradients unchanged). auto: per stack, when it would keep more than a budget (CLIP 1 GiB, GST 400 MiB: ViT-B/16 at 416 px from batch 1; the wasm heap is 4 GiB).',
+            'Training memory: plugins with stacks of blocks (core/nn/checkpoint.ts) recompute them in the backward pass instead of keeping their activations (one more forward; gradients unchanged). on / off: always / never; auto: each plugin decides per stack from what it would keep against its own budget (see the plugin READMEs; the wasm heap is 4 GiB).',
         }),
       },
       { additionalProperties: false, default: {} },
